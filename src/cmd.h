@@ -1,0 +1,14 @@
+/*
+ * cmd.h - the command-line verbs.  Each takes the arguments after the verb
+ * (argv[0] is the verb) and returns the process exit status.
+ */
+#ifndef BACKUPFS_CMD_H
+#define BACKUPFS_CMD_H
+
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+
+/* Checks a directory argument; prints one clear line and returns -1 if bad. */
+int check_dir_arg(const char *role, const char *path, char *real, size_t len);
+
+#endif

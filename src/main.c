@@ -1,0 +1,58 @@
+/*
+ * main.c - the backupfs command: dispatches to a verb (cmd-*.c).
+ *
+ * Invoked as mount.backupfs, or as "backupfs SOURCE MOUNTPOINT -o ..."
+ * by mount.fuse3 for an fstab line of type fuse.backupfs, it mounts.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "banned.h"
+#include "cmd.h"
+
+static const char usage[] =
+	"usage: backupfs VERB [OPTIONS] [ARGS]\n"
+	"\n"
+	"Verbs:\n"
+	"  mount [-f] [-o OPTIONS] SOURCE [MOUNTPOINT]\n"
+	"                      mount the overlay over SOURCE (or at MOUNTPOINT)\n"
+	"  umount MOUNTPOINT   unmount and wait for the daemon to finish\n"
+	"\n"
+	"  backupfs VERB --help   shows a verb's options; man backupfs has more.\n"
+	"  --version              prints the version.\n";
+
+int main(int argc, char **argv)
+{
+	const char *prog = strrchr(argv[0], '/');
+	struct stat st;
+
+	prog = prog ? prog + 1 : argv[0];
+	if (strcmp(prog, "mount.backupfs") == 0)
+		return cmd_mount(argc, argv);
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "mount"))
+		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "umount") || !strcmp(argv[1], "unmount"))
+		return cmd_umount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("backupfs %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	/* mount.fuse3 runs "backupfs SOURCE MOUNTPOINT -o OPTIONS". */
+	if (argv[1][0] == '/' && stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
+		return cmd_mount(argc, argv);
+	fprintf(stderr, "backupfs: unknown verb '%s' (see 'backupfs --help')\n",
+		argv[1]);
+	return 2;
+}
