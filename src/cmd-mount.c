@@ -219,17 +219,17 @@ int cmd_mount(int argc, char **argv)
 		}
 	}
 	if (geteuid() != 0) {
+		if (access(mnt, W_OK) < 0) {
+			fprintf(stderr, "backupfs: no permission to mount on '%s' "
+				"(you need write access to it, or run as root)\n",
+				mnt);
+			return 1;
+		}
 		if (access("/dev/fuse", R_OK | W_OK) < 0) {
 			fprintf(stderr, "backupfs: /dev/fuse is not open to you "
 				"(%s): as root, 'chmod 666 /dev/fuse' (what Debian's "
 				"udev rule for fuse3 does), or mount as root\n",
 				strerror(errno));
-			return 1;
-		}
-		if (access(mnt, W_OK) < 0) {
-			fprintf(stderr, "backupfs: no permission to mount on '%s' "
-				"(you need write access to it, or run as root)\n",
-				mnt);
 			return 1;
 		}
 		if (opts.allow_other && !user_allow_other()) {
