@@ -1203,6 +1203,7 @@ int fs_serve(struct fs *fs, const char *mountpoint, const char *fuse_opts,
 	if (fs->cfg.debug)
 		argv[args.argc++] = "-d";
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	fuse_opt_free_args(&args);	/* libfuse may have copied them */
 	if (!fs->se) {
 		fprintf(stderr, "backupfs: cannot start a FUSE session "
 				"(options '%s')\n", fuse_opts);
