@@ -46,7 +46,7 @@ mkdir -p build/debug
 	done
 	exit 1
 }
-cat build/debug/test-suite.log | grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' || true
+grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' build/debug/test-suite.log || true
 
 echo "run-all: ASan+UBSan build"
 mkdir -p build/asan
@@ -59,4 +59,7 @@ mkdir -p build/asan
 	exit 1
 }
 grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' build/asan/test-suite.log || true
+count() { cat build/debug/test-suite.log build/asan/test-suite.log |
+	awk -v k="$1" '$1 == "#" && $2 == k":" { n += $3 } END { print n + 0 }'; }
 echo "run-all: all tests passed"
+echo "$(count PASS) passed, $(($(count FAIL) + $(count ERROR))) failed, $(count SKIP) skipped"
