@@ -163,18 +163,30 @@ static void fs_pre_write(struct fs *fs, struct fs_inode *in, int fd,
 
 struct cred_save {
 	int switched;
-	mode_t umask;
 };
 
-static int thread_fs_private(void)
+/*
+ * Each worker thread gets its own fs_struct on first use, so that its umask
+ * is its own.  The umask is then left at the last caller's value and only
+ * set when it changes: nothing else in a request thread creates files
+ * without an explicit mode.
+ */
+static int thread_umask(mode_t mask)
 {
-	static __thread int done;
+	static __thread int private_fs;
+	static __thread mode_t current;
 
-	if (!done) {
-		/* Own cwd/umask per worker thread, so umask() below is ours. */
+	if (!private_fs) {
 		if (unshare(CLONE_FS) < 0)
 			return -errno;
-		done = 1;
+		private_fs = 1;
+		current = umask(mask);
+		current = mask;
+		return 0;
+	}
+	if (current != mask) {
+		umask(mask);
+		current = mask;
 	}
 	return 0;
 }
@@ -182,13 +194,13 @@ static int thread_fs_private(void)
 static int cred_enter(fuse_req_t req, struct cred_save *save)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	int err = thread_fs_private();
+	int err = thread_umask(ctx->umask);
 
 	save->switched = 0;
 	if (err)
 		return err;
-	save->umask = umask(ctx->umask);
-	if (fs_of(req)->is_root) {
+	/* A root caller needs no switch: the daemon already is root. */
+	if (fs_of(req)->is_root && (ctx->uid != 0 || ctx->gid != 0)) {
 		setfsgid(ctx->gid);
 		setfsuid(ctx->uid);
 		save->switched = 1;
@@ -202,7 +214,6 @@ static void cred_leave(struct cred_save *save)
 		setfsuid(0);
 		setfsgid(0);
 	}
-	umask(save->umask);
 }
 
 /* --- lookup ------------------------------------------------------------- */
