@@ -129,6 +129,29 @@ struct ready_arg {
 	char pidfile[PATH_MAX + 64];
 };
 
+/*
+ * The kernel caps a FUSE mount's readahead at 128 KiB whatever the daemon
+ * offers; a disk has far more (8 MiB here).  Root may raise it through the
+ * mount's backing device, found in the mount table: 4 MiB makes a
+ * sequential read several 1 MiB requests in flight (4 MiB measured best).
+ */
+static void raise_readahead(const char *mountpoint)
+{
+	char devno[32], path[96];
+	FILE *f;
+
+	if (geteuid() != 0 ||
+	    mountinfo_devno(mountpoint, devno, sizeof(devno)) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", devno);
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fputs("4096\n", f);
+	if (fclose(f) != 0)
+		log_debug("cannot raise readahead of '%s'", mountpoint);
+}
+
 static void on_ready(void *p)
 {
 	struct ready_arg *r = p;
@@ -142,6 +165,7 @@ static void on_ready(void *p)
 			    r->mountpoint, strerror(-err));
 		r->pidfile[0] = '\0';
 	}
+	raise_readahead(r->mountpoint);
 	log_info("mounted on '%s'", r->mountpoint);
 }
 

@@ -84,3 +84,36 @@ int path_within(const char *path, const char *dir)
 		return path[0] == '/';
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
+
+int mountinfo_devno(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *field, *dev = NULL, *mnt = NULL;
+		int i = 0;
+
+		for (field = strtok_r(line, " \n", &save); field && i < 5;
+		     field = strtok_r(NULL, " \n", &save), i++) {
+			if (i == 2)
+				dev = field;
+			else if (i == 4)
+				mnt = field;
+		}
+		if (!dev || !mnt)
+			continue;
+		mountinfo_unescape(mnt);
+		if (strcmp(mnt, path) == 0) {
+			snprintf(buf, len, "%s", dev);
+			found = 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}

@@ -18,6 +18,12 @@
 int mountinfo_find(const char *path, char *fstype, size_t fstype_len,
 		   char *source, size_t source_len);
 
+/*
+ * The "major:minor" device number of the topmost mount at path, read from
+ * the table (the mount itself is not touched).  0, or -ENOENT.
+ */
+int mountinfo_devno(const char *path, char *buf, size_t len);
+
 /* Decodes the octal escapes (\040 etc.) of a mountinfo field in place. */
 void mountinfo_unescape(char *s);
 
