@@ -62,6 +62,7 @@
 #include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ struct fs {
 	struct fs_config cfg;
 	struct fs_hooks hooks;
 	int is_root;		/* daemon runs as uid 0: switch fsuid on create */
+	int noflush;		/* SOURCE is local: close() needs no FLUSH */
 	struct fuse_session *se;
 };
 
@@ -586,7 +588,7 @@ static int real_open_flags(struct fs *fs, int flags)
 	return flags | O_CLOEXEC;
 }
 
-static int new_file(struct fuse_file_info *fi, int fd)
+static int new_file(struct fs *fs, struct fuse_file_info *fi, int fd)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
 
@@ -595,6 +597,7 @@ static int new_file(struct fuse_file_info *fi, int fd)
 	f->fd = fd;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
+	fi->noflush = fs->noflush;
 	return 0;
 }
 
@@ -623,7 +626,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = do_lookup(fs, dir, name, &e);
 	if (err)
 		goto out_close;
-	err = new_file(fi, fd);
+	err = new_file(fs, fi, fd);
 	if (err) {
 		inode_table_forget(&fs->table, inode_of(req, e.ino), 1);
 		goto out_close;
@@ -669,7 +672,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	err = new_file(fi, fd);
+	err = new_file(fs, fi, fd);
 	if (err) {
 		close(fd);
 		fuse_reply_err(req, -err);
@@ -1167,6 +1170,35 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = op_removexattr,
 };
 
+/*
+ * FLUSH on close() exists so that a filesystem which reports errors at close
+ * (NFS, SMB, another FUSE) can do so; on a local disk close() of the real fd
+ * says nothing, so the round trip is skipped (FOPEN_NOFLUSH).  The kernel
+ * still writes back its cache before close under -o writeback.
+ */
+static int is_local_fs(int fd)
+{
+	static const unsigned long remote[] = {
+		0x6969,		/* NFS */
+		0xFF534D42,	/* CIFS */
+		0xFE534D42,	/* SMB2 */
+		0x517B,		/* SMB */
+		0x65735546,	/* FUSE */
+		0x00C36400,	/* Ceph */
+		0x47504653,	/* GPFS */
+		0x0BD00BD0,	/* Lustre */
+		0x01021997,	/* 9p / v9fs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		if ((unsigned long)sf.f_type == remote[i])
+			return 0;
+	return 1;
+}
+
 struct fs *fs_new(int root_fd, const struct fs_config *cfg,
 		  const struct fs_hooks *hooks)
 {
@@ -1183,6 +1215,7 @@ struct fs *fs_new(int root_fd, const struct fs_config *cfg,
 	if (hooks)
 		fs->hooks = *hooks;
 	fs->is_root = geteuid() == 0;
+	fs->noflush = is_local_fs(root_fd);
 	fs->root.fd = root_fd;
 	fs->root.dev = st.st_dev;
 	fs->root.ino = st.st_ino;
