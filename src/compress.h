@@ -1,8 +1,9 @@
 /*
  * compress.h - zstd compression of blobs, stored raw when it does not pay.
  *
- * Every chunk, pack header and index is compressed before it is sealed
- * (crypto.h), so the bytes this module reads back were authenticated first;
+ * Every chunk is compressed before it is sealed (crypto.h); pack indexes
+ * are not (their ids are random and they are padded, see pack.h).  So the
+ * bytes this module reads back were authenticated first;
  * it still treats them as untrusted, because a bug elsewhere, a fuzzer or a
  * future unauthenticated path must not turn into a buffer overrun.
  *
