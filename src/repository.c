@@ -1,0 +1,238 @@
+/*
+ * repository.c - see repository.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "banned.h"
+#include "repository.h"
+
+static const char config_ad[] = "config";	/* AD: "config\0" */
+
+static struct repository *repository_new(void)
+{
+	struct repository *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->mk = crypto_master_key_new();
+	if (!r->mk) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void repository_close(struct repository *r)
+{
+	if (!r)
+		return;
+	repo_close(r->repo);
+	crypto_master_key_free(r->mk);
+	free(r);
+}
+
+static int put_config(struct repository *r, char *err, size_t errlen)
+{
+	char text[REPO_CONFIG_MAX];
+	uint8_t sealed[REPO_CONFIG_MAX + CRYPTO_SEAL_OVERHEAD];
+	size_t slen;
+	int n = repo_config_format(&r->cfg, text, sizeof(text)), ret;
+
+	if (n < 0)
+		return n;
+	ret = crypto_seal(r->mk, config_ad, sizeof(config_ad), text, (size_t)n,
+			  sealed, sizeof(sealed), &slen);
+	if (!ret)
+		ret = r->repo->ops->put(r->repo, "config", sealed, slen,
+					"STANDARD");
+	if (ret)
+		snprintf(err, errlen, "cannot write the config of repository "
+			 "'%s': %s", r->repo->url, strerror(-ret));
+	return ret;
+}
+
+int repository_create(const char *url, const char *password, size_t pwlen,
+		      const struct repo_config *cfg,
+		      const struct repository_kdf *kdf,
+		      struct repository **out, char *err, size_t errlen)
+{
+	struct repository *r = repository_new();
+	uint8_t slot_id[8], *slot = NULL;
+	char hex[17], name[32];
+	size_t slot_len;
+	int ret;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = repo_open(url, &r->repo, err, errlen);
+	if (ret)
+		goto out_close;
+	ret = r->repo->ops->create(r->repo);
+	if (ret == -EEXIST) {
+		snprintf(err, errlen, "a repository already exists at '%s' "
+			 "(use it with 'backupfs mount', or choose another "
+			 "--repo)", url);
+		goto out_close;
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot create repository '%s': %s", url,
+			 strerror(-ret));
+		goto out_close;
+	}
+	if (cfg)
+		r->cfg = *cfg;
+	else
+		repo_config_defaults(&r->cfg);
+	crypto_master_key_generate(r->mk);
+	ret = crypto_key_wrap(r->mk, password, pwlen, kdf->opslimit,
+			      kdf->memlimit, &slot, &slot_len);
+	if (ret) {
+		snprintf(err, errlen, "cannot wrap the repository key: %s",
+			 strerror(-ret));
+		goto out_close;
+	}
+	randombytes_buf(slot_id, sizeof(slot_id));
+	sodium_bin2hex(hex, sizeof(hex), slot_id, sizeof(slot_id));
+	snprintf(name, sizeof(name), "keys/%s", hex);
+	ret = r->repo->ops->put(r->repo, name, slot, slot_len, "STANDARD");
+	free(slot);
+	if (ret) {
+		snprintf(err, errlen, "cannot write key slot '%s' to '%s': %s",
+			 name, url, strerror(-ret));
+		goto out_close;
+	}
+	/* The config last: a repository without one is not a repository. */
+	ret = put_config(r, err, errlen);
+	if (ret)
+		goto out_close;
+	*out = r;
+	return 0;
+
+out_close:
+	repository_close(r);
+	return ret;
+}
+
+struct slot_try {
+	struct repository *r;
+	const char *password;
+	size_t pwlen;
+	const uint8_t *config;
+	size_t config_len;
+	int foreign;		/* a slot unwrapped but did not open config */
+	char foreign_name[64];
+	int corrupt;
+	char corrupt_name[64];
+};
+
+static int open_config(struct repository *r, const uint8_t *sealed, size_t len)
+{
+	char text[REPO_CONFIG_MAX];
+	size_t n;
+	int ret = crypto_open(r->mk, config_ad, sizeof(config_ad), sealed, len,
+			      text, sizeof(text), &n);
+
+	if (ret)
+		return ret;
+	ret = repo_config_parse(text, n, &r->cfg);
+	sodium_memzero(text, sizeof(text));
+	return ret;
+}
+
+static int try_slot(void *arg, const char *name, uint64_t size)
+{
+	struct slot_try *t = arg;
+	void *slot;
+	size_t len;
+	int ret;
+
+	if (size > 4096 ||
+	    t->r->repo->ops->get(t->r->repo, name, 4096, &slot, &len) < 0)
+		return 0;	/* not ours to judge; try the others */
+	ret = crypto_key_unwrap(slot, len, t->password, t->pwlen, t->r->mk);
+	free(slot);
+	if (ret == -EINVAL) {
+		t->corrupt = 1;
+		snprintf(t->corrupt_name, sizeof(t->corrupt_name), "%s", name);
+		return 0;
+	}
+	if (ret)
+		return 0;	/* wrong password for this slot */
+	if (open_config(t->r, t->config, t->config_len) == 0)
+		return 1;	/* done */
+	t->foreign = 1;
+	snprintf(t->foreign_name, sizeof(t->foreign_name), "%s", name);
+	return 0;
+}
+
+int repository_open(const char *url, const char *password, size_t pwlen,
+		    struct repository **out, char *err, size_t errlen)
+{
+	struct repository *r = repository_new();
+	struct slot_try t = { 0 };
+	void *config = NULL;
+	size_t config_len;
+	int ret;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = repo_open(url, &r->repo, err, errlen);
+	if (ret)
+		goto out_close;
+	ret = r->repo->ops->get(r->repo, "config", 64 * 1024, &config,
+				&config_len);
+	if (ret == -ENOENT) {
+		snprintf(err, errlen, "no backupfs repository at '%s' (run "
+			 "'backupfs init' to create one)", url);
+		goto out_close;
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot read '%s' in repository '%s': %s",
+			 "config", url, strerror(-ret));
+		goto out_close;
+	}
+	t.r = r;
+	t.password = password;
+	t.pwlen = pwlen;
+	t.config = config;
+	t.config_len = config_len;
+	ret = r->repo->ops->list(r->repo, "keys/", try_slot, &t);
+	if (ret == 1) {
+		ret = 0;
+		*out = r;
+		r = NULL;
+	} else if (ret < 0) {
+		snprintf(err, errlen, "cannot list the key slots of '%s': %s",
+			 url, strerror(-ret));
+	} else if (t.foreign) {
+		/* The password opened a key that cannot open this config. */
+		ret = -EBADMSG;
+		snprintf(err, errlen, "repository '%s': the config does not "
+			 "match key slot '%s' (the config was modified, or the "
+			 "slot belongs to another repository)", url,
+			 t.foreign_name);
+	} else {
+		ret = -EACCES;
+		snprintf(err, errlen, "wrong password for repository '%s' (no "
+			 "key slot opens with it)%s%s", url,
+			 t.corrupt ? "; corrupt key slot: " : "",
+			 t.corrupt ? t.corrupt_name : "");
+	}
+	free(config);
+out_close:
+	repository_close(r);
+	return ret;
+}
