@@ -5,6 +5,7 @@
 #ifndef BACKUPFS_CMD_H
 #define BACKUPFS_CMD_H
 
+int cmd_init(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 

@@ -17,6 +17,8 @@ static const char usage[] =
 	"usage: backupfs VERB [OPTIONS] [ARGS]\n"
 	"\n"
 	"Verbs:\n"
+	"  init [--repo URL] [--state DIR] [--password-file FILE] SOURCE\n"
+	"                      create the state and repository, import SOURCE\n"
 	"  mount [-f] [-o OPTIONS] SOURCE [MOUNTPOINT]\n"
 	"                      mount the overlay over SOURCE (or at MOUNTPOINT)\n"
 	"  umount MOUNTPOINT   unmount and wait for the daemon to finish\n"
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "init"))
+		return cmd_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "mount"))
 		return cmd_mount(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "umount") || !strcmp(argv[1], "unmount"))

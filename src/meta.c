@@ -130,6 +130,7 @@ enum st {
 	ST_VERSIONS,
 	ST_VERSION_AT,
 	ST_CHUNK_FIND,
+	ST_PACK_NAME,
 	ST_CHUNK_ADD,
 	ST_PACK_ADD,
 	ST_UPLOAD_ADD,
@@ -176,6 +177,7 @@ static const char *const st_sql[ST__COUNT] = {
 			  " ORDER BY v.t DESC LIMIT 1",
 	[ST_CHUNK_FIND] = "SELECT pack, \"offset\", length FROM chunk"
 			  " WHERE id = ?1",
+	[ST_PACK_NAME] = "SELECT name FROM pack WHERE id = ?1",
 	[ST_CHUNK_ADD] = "INSERT INTO chunk(id, pack, \"offset\", length,"
 			 " raw_length) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_PACK_ADD] = "INSERT INTO pack(name, state, size, class)"
@@ -1074,6 +1076,23 @@ int meta_chunk_find(struct meta *m, const uint8_t id[32], uint64_t *pack,
 		*length = (uint32_t)sqlite3_column_int64(s, 2);
 	}
 	st_put(m, ST_CHUNK_FIND, s);
+	return err;
+}
+
+int meta_pack_name(struct meta *m, uint64_t pack_id, uint8_t name[32])
+{
+	sqlite3_stmt *s;
+	int err = st_get(m, ST_PACK_NAME, &s);
+
+	if (err)
+		return err;
+	if (!(err = bind_u(m, s, 1, pack_id)) && !(err = st_row(m, s))) {
+		if (sqlite3_column_bytes(s, 0) == 32)
+			memcpy(name, sqlite3_column_blob(s, 0), 32);
+		else
+			err = -EUCLEAN;
+	}
+	st_put(m, ST_PACK_NAME, s);
 	return err;
 }
 

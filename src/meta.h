@@ -197,6 +197,8 @@ int meta_chunk_add(struct meta *m, const uint8_t id[32], uint64_t pack,
  * starts META_PACK_STAGED. */
 int meta_pack_add(struct meta *m, const uint8_t name[32], uint64_t size,
 		  const char *storage_class, uint64_t *pack_id);
+/* The 32-byte name of pack pack_id; -ENOENT if there is none. */
+int meta_pack_name(struct meta *m, uint64_t pack_id, uint8_t name[32]);
 int meta_upload_enqueue(struct meta *m, uint64_t pack_id, uint64_t repo_id);
 /* The oldest pending upload due at now; -ENOENT if none. */
 int meta_upload_next(struct meta *m, uint64_t now, uint64_t *pack_id);

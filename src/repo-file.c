@@ -332,6 +332,24 @@ static const struct repo_ops repo_file_ops = {
 	.close = rf_close,
 };
 
+static int mkdir_p(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int repo_file_open(const char *path, struct repo *r, char *err, size_t errlen)
 {
 	struct repo_file *f = calloc(1, sizeof(*f));
@@ -341,8 +359,8 @@ int repo_file_open(const char *path, struct repo *r, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	/* The repository directory itself may be created (by init). */
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+	/* The repository directory and its parents may be created (init). */
+	if (mkdir_p(path) < 0) {
 		snprintf(err, errlen, "cannot create repository directory '%s': %s",
 			 path, strerror(errno));
 		goto out_free;
