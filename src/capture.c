@@ -49,42 +49,13 @@
 
 #include "banned.h"
 #include "capture.h"
+#include "le.h"
 #include "meta.h"
 
 #define HEX_NAME	(2 * PACK_ID_BYTES)	/* 64 */
 #define NAME_MAX_OURS	(HEX_NAME + 16)
 
 /* --- little endian and names ------------------------------------------- */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static void hex_name(const uint8_t id[PACK_ID_BYTES], char out[HEX_NAME + 1])
 {

@@ -27,6 +27,7 @@
 
 #include "banned.h"
 #include "chunker.h"
+#include "le.h"
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
@@ -41,15 +42,6 @@ static uint64_t splitmix64(uint64_t *s)
 {
 	*s += GOLDEN;
 	return mix64(*s);
-}
-
-static uint64_t le64(const uint8_t *b)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | b[i];
-	return v;
 }
 
 static int run_cuts(uint64_t g, uint64_t mask)
@@ -86,7 +78,7 @@ int chunker_params_init(struct chunker_params *p, size_t min, size_t avg,
 	p->mask_s = ~0ULL << (64 - (bits + 2));
 	p->mask_l = ~0ULL << (64 - (bits - 2));
 	for (int k = 0; k < 4; k++)
-		s = mix64(s ^ le64(seed + 8 * k));
+		s = mix64(s ^ get_le64(seed + 8 * k));
 	for (int v = 0; v < 256; v++) {
 		uint64_t g;
 

@@ -15,6 +15,7 @@
 
 #include "banned.h"
 #include "crypto.h"
+#include "le.h"
 
 static_assert(CRYPTO_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
 	      "aead key size");
@@ -163,21 +164,6 @@ int crypto_open(const struct master_key *mk, const void *ad, size_t adlen,
 		void *out, size_t outcap, size_t *outlen)
 {
 	return open_with(mk->enc, ad, adlen, in, inlen, out, outcap, outlen);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static int limits_ok(uint64_t opslimit, uint64_t memlimit)

@@ -27,6 +27,7 @@
 #include "banned.h"
 #include "chunker.h"
 #include "pack.h"
+#include "le.h"
 
 _Static_assert(PACK_CHUNK_MAX == CHUNKER_MAX_MAX,
 	       "a pack must hold the chunker's largest chunk");
@@ -35,36 +36,6 @@ _Static_assert(PACK_INDEX_MAX <= UINT32_MAX,
 
 #define AD_CHUNK_BYTES	(sizeof(PACK_AD_CHUNK) + CRYPTO_ID_BYTES)
 #define AD_INDEX_BYTES	(sizeof(PACK_AD_INDEX) + PACK_ID_BYTES)
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static void chunk_ad(uint8_t ad[AD_CHUNK_BYTES],
 		     const uint8_t id[CRYPTO_ID_BYTES])

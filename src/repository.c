@@ -29,6 +29,27 @@ static struct repository *repository_new(void)
 	return r;
 }
 
+/* A repository object with its backend open and no key yet. */
+static int repository_start(const char *url, struct repository **out,
+			    char *err, size_t errlen)
+{
+	struct repository *r = repository_new();
+	int ret;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = repo_open(url, &r->repo, err, errlen);
+	if (ret) {
+		repository_close(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
 void repository_close(struct repository *r)
 {
 	if (!r)
@@ -63,20 +84,15 @@ int repository_create(const char *url, const char *password, size_t pwlen,
 		      const struct repository_kdf *kdf,
 		      struct repository **out, char *err, size_t errlen)
 {
-	struct repository *r = repository_new();
+	struct repository *r;
 	uint8_t slot_id[8], *slot = NULL;
 	char hex[17], name[32];
 	size_t slot_len;
-	int ret;
+	int ret = repository_start(url, &r, err, errlen);
 
 	*out = NULL;
-	if (!r) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	ret = repo_open(url, &r->repo, err, errlen);
 	if (ret)
-		goto out_close;
+		return ret;
 	ret = r->repo->ops->create(r->repo);
 	if (ret == -EEXIST) {
 		snprintf(err, errlen, "a repository already exists at '%s' "
@@ -178,20 +194,15 @@ static int try_slot(void *arg, const char *name, uint64_t size)
 int repository_open(const char *url, const char *password, size_t pwlen,
 		    struct repository **out, char *err, size_t errlen)
 {
-	struct repository *r = repository_new();
+	struct repository *r;
 	struct slot_try t = { 0 };
 	void *config = NULL;
 	size_t config_len;
-	int ret;
+	int ret = repository_start(url, &r, err, errlen);
 
 	*out = NULL;
-	if (!r) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	ret = repo_open(url, &r->repo, err, errlen);
 	if (ret)
-		goto out_close;
+		return ret;
 	ret = r->repo->ops->get(r->repo, "config", 64 * 1024, &config,
 				&config_len);
 	if (ret == -ENOENT) {
