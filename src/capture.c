@@ -49,6 +49,7 @@
 
 #include "banned.h"
 #include "capture.h"
+#include "fdio.h"
 #include "le.h"
 #include "meta.h"
 
@@ -735,24 +736,11 @@ out:
 
 static int fd_read_at(void *arg, uint64_t off, size_t len, void *buf)
 {
-	int fd = *(int *)arg;
-	uint8_t *p = buf;
+	ssize_t n = fd_pread_upto(*(int *)arg, buf, len, off);
 
-	while (len) {
-		ssize_t r = pread(fd, p, len, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;	/* shorter than its size: changed */
-		p += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;	/* shorter than its size: changed */
 }
 
 int capture_file(struct capture *c, int fd, const struct manifest *old,

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "banned.h"
+#include "fdio.h"
 #include "journal.h"
 
 #define NBUCKETS_INIT	64
@@ -352,47 +353,16 @@ void journal_get_stats(struct journal *j, struct journal_stats *st)
 /* --- pre-images --------------------------------------------------------- */
 
 /* Reads [off, off + len) of fd; past the end of file reads zeros. */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+
+/* Reads len bytes at off; bytes past the end of file read as zeros (the
+ * file was truncated: a protected tail is saved before that happens). */
+static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
+	ssize_t n = fd_pread_upto(fd, buf, len, off);
 
-	while (len) {
-		ssize_t r = pread(fd, p, len, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += r;
-		off += (uint64_t)r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = pwrite(fd, p, len, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		p += r;
-		off += (uint64_t)r;
-		len -= (size_t)r;
-	}
+	if (n < 0)
+		return (int)n;
+	memset((uint8_t *)buf + n, 0, len - (size_t)n);
 	return 0;
 }
 
@@ -507,7 +477,7 @@ static void save_one(struct journal_cut *c, int fd, uint64_t lo, uint64_t hi,
 			sub64(&j->mem_used, len);
 	}
 	if (e.mem) {
-		err = pread_full(fd, e.mem, len, lo);
+		err = pread_zero(fd, e.mem, len, lo);
 		if (!err)
 			err = ext_insert(c, &e);
 		if (err) {
@@ -533,9 +503,9 @@ static void save_one(struct journal_cut *c, int fd, uint64_t lo, uint64_t hi,
 		return;
 	}
 	e.spill_off = c->spill_end;
-	err = pread_full(fd, *tmp, len, lo);
+	err = pread_zero(fd, *tmp, len, lo);
 	if (!err)
-		err = pwrite_full(c->spill_fd, *tmp, len, e.spill_off);
+		err = fd_pwrite_all(c->spill_fd, *tmp, len, e.spill_off);
 	if (!err)
 		err = ext_insert(c, &e);
 	if (err) {
@@ -842,7 +812,7 @@ static int cut_read(struct journal_cut *c, uint64_t off, size_t len,
 	if (len == 0)
 		return 0;
 	pthread_mutex_lock(&c->f->lock);
-	err = pread_full(c->fd, buf, len, off);
+	err = pread_zero(c->fd, buf, len, off);
 	for (size_t i = ext_find(c, off); !err && i < c->n_ext &&
 	     c->ext[i].lo < end; i++) {
 		const struct jext *e = &c->ext[i];
@@ -853,7 +823,7 @@ static int cut_read(struct journal_cut *c, uint64_t off, size_t len,
 			memcpy(out + (lo - off), e->mem + (lo - e->lo),
 			       (size_t)(hi - lo));
 		else
-			err = pread_full(c->spill_fd, out + (lo - off),
+			err = pread_zero(c->spill_fd, out + (lo - off),
 					 (size_t)(hi - lo),
 					 e->spill_off + (lo - e->lo));
 	}

@@ -26,6 +26,7 @@
 
 #include "banned.h"
 #include "chunker.h"
+#include "fdio.h"
 #include "pack.h"
 #include "le.h"
 
@@ -76,27 +77,6 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = pwrite(fd, p, len, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO;
-		p += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* --- writer ------------------------------------------------------------ */
 
 int pack_writer_open(struct pack_writer *w, const struct master_key *mk,
@@ -113,7 +93,7 @@ int pack_writer_open(struct pack_writer *w, const struct master_key *mk,
 		return err;
 	memcpy(hdr, PACK_MAGIC, PACK_MAGIC_BYTES);
 	put_le32(hdr + 8, PACK_VERSION);
-	err = pwrite_all(fd, hdr, sizeof(hdr), 0);
+	err = fd_pwrite_all(fd, hdr, sizeof(hdr), 0);
 	if (err) {
 		compressor_release(&w->z);
 		return err;
@@ -164,7 +144,7 @@ int pack_writer_add(struct pack_writer *w, const uint8_t id[CRYPTO_ID_BYTES],
 			  w->scap, &slen);
 	if (err)
 		return err;
-	err = pwrite_all(w->fd, w->sbuf, slen, w->size);
+	err = fd_pwrite_all(w->fd, w->sbuf, slen, w->size);
 	if (err)
 		return err;
 
@@ -276,9 +256,9 @@ int pack_writer_finish(struct pack_writer *w, uint8_t pack_id_out[PACK_ID_BYTES]
 		goto out;
 	put_le32(tail, (uint32_t)slen);
 	memcpy(tail + 4, PACK_MAGIC, PACK_MAGIC_BYTES);
-	err = pwrite_all(w->fd, sealed, slen, w->size);
+	err = fd_pwrite_all(w->fd, sealed, slen, w->size);
 	if (!err)
-		err = pwrite_all(w->fd, tail, sizeof(tail), w->size + slen);
+		err = fd_pwrite_all(w->fd, tail, sizeof(tail), w->size + slen);
 	if (err)
 		goto out;
 	end = w->size + slen + sizeof(tail);
