@@ -50,6 +50,7 @@
 #include "banned.h"
 #include "capture.h"
 #include "fdio.h"
+#include "util.h"
 #include "le.h"
 #include "meta.h"
 
@@ -115,21 +116,10 @@ uint64_t manifest_size(const struct manifest *m)
 static int manifest_reserve(struct manifest *m, size_t n)
 {
 	struct manifest_entry *e;
-	size_t cap;
-
-	if (m->cap >= n)
-		return 0;
-	cap = m->cap ? m->cap : 64;
-	while (cap < n) {
-		if (cap > SIZE_MAX / 2 / sizeof(*e))
-			return -ENOMEM;
-		cap *= 2;
-	}
-	e = realloc(m->e, cap * sizeof(*e));
+	e = array_grow(m->e, &m->cap, n, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	m->e = e;
-	m->cap = cap;
 	return 0;
 }
 
@@ -287,17 +277,10 @@ static int pending_add(struct capture *c, const struct pack_entry *pe)
 	struct capture_chunk *ch;
 	int err;
 
-	if (c->nchunks == c->chunks_cap) {
-		size_t cap = c->chunks_cap ? 2 * c->chunks_cap : 256;
-
-		if (cap > SIZE_MAX / sizeof(*ch))
-			return -ENOMEM;
-		ch = realloc(c->chunks, cap * sizeof(*ch));
-		if (!ch)
-			return -ENOMEM;
-		c->chunks = ch;
-		c->chunks_cap = cap;
-	}
+	ch = array_grow(c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	c->chunks = ch;
 	if (2 * (c->nchunks + 1) > c->set_cap) {
 		err = set_rebuild(c, 2 * (c->nchunks + 1));
 		if (err)
@@ -426,17 +409,10 @@ static int pack_seal(struct capture *c)
 	struct stat st;
 	int err;
 
-	if (c->npacks == c->packs_cap) {
-		size_t cap = c->packs_cap ? 2 * c->packs_cap : 8;
-
-		if (cap > SIZE_MAX / sizeof(*p))
-			return -ENOMEM;
-		p = realloc(c->packs, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		c->packs = p;
-		c->packs_cap = cap;
-	}
+	p = array_grow(c->packs, &c->packs_cap, c->npacks + 1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	c->packs = p;
 	hex_name(c->w.pack_id, hex);
 	err = pack_writer_finish(&c->w, pid, &ix, &ixlen);
 	if (err)

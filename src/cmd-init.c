@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 
 #include "banned.h"
 #include "capture.h"
+#include "fdio.h"
 #include "cmd.h"
 #include "log.h"
 #include "meta.h"
@@ -61,6 +63,7 @@ static const char init_usage[] =
 /* A namespace object whose meta id is known once its batch commits. */
 struct ref {
 	uint64_t id;
+	uint64_t dev, ino;	/* for hard-linked files: the links tree's key */
 };
 
 struct pend {
@@ -80,8 +83,7 @@ struct import {
 	size_t npend, cap_pend;
 	struct ref **refs;		/* every ref, freed at the end */
 	size_t nrefs, cap_refs;
-	struct { uint64_t dev, ino; struct ref *ref; } *links;
-	size_t nlinks, cap_links;
+	void *links;			/* tsearch tree of hard-linked refs */
 	uint64_t batch_bytes;
 	/* progress */
 	uint64_t files, bytes, total_files, total_bytes;
@@ -126,12 +128,10 @@ static struct ref *new_ref(struct import *im, uint64_t id)
 {
 	struct ref *r = xcalloc(1, sizeof(*r));
 
-	if (im->nrefs == im->cap_refs) {
-		im->cap_refs = im->cap_refs ? im->cap_refs * 2 : 256;
-		im->refs = realloc(im->refs, im->cap_refs * sizeof(*im->refs));
-		if (!im->refs)
-			die(1, "out of memory");
-	}
+	im->refs = array_grow(im->refs, &im->cap_refs, im->nrefs + 1,
+			      sizeof(*im->refs));
+	if (!im->refs)
+		die(1, "out of memory");
 	im->refs[im->nrefs++] = r;
 	r->id = id;
 	return r;
@@ -139,12 +139,10 @@ static struct ref *new_ref(struct import *im, uint64_t id)
 
 static struct pend *new_pend(struct import *im)
 {
-	if (im->npend == im->cap_pend) {
-		im->cap_pend = im->cap_pend ? im->cap_pend * 2 : 1024;
-		im->pend = realloc(im->pend, im->cap_pend * sizeof(*im->pend));
-		if (!im->pend)
-			die(1, "out of memory");
-	}
+	im->pend = array_grow(im->pend, &im->cap_pend, im->npend + 1,
+			      sizeof(*im->pend));
+	if (!im->pend)
+		die(1, "out of memory");
 	memset(&im->pend[im->npend], 0, sizeof(*im->pend));
 	return &im->pend[im->npend++];
 }
@@ -225,26 +223,36 @@ static int flush_batch(struct import *im)
 	return err;
 }
 
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void keep_node(void *p)
+{
+	(void)p;
+}
+
+/* The ref of a hard-linked file already seen, or NULL. */
 static struct ref *link_ref(struct import *im, const struct stat *st)
 {
-	for (size_t i = 0; i < im->nlinks; i++)
-		if (im->links[i].dev == st->st_dev && im->links[i].ino == st->st_ino)
-			return im->links[i].ref;
-	return NULL;
+	struct ref key = { .dev = st->st_dev, .ino = st->st_ino };
+	struct ref **found = tfind(&key, &im->links, ref_cmp);
+
+	return found ? *found : NULL;
 }
 
 static void remember_link(struct import *im, const struct stat *st,
 			  struct ref *r)
 {
-	if (im->nlinks == im->cap_links) {
-		im->cap_links = im->cap_links ? im->cap_links * 2 : 64;
-		im->links = realloc(im->links, im->cap_links * sizeof(*im->links));
-		if (!im->links)
-			die(1, "out of memory");
-	}
-	im->links[im->nlinks].dev = st->st_dev;
-	im->links[im->nlinks].ino = st->st_ino;
-	im->links[im->nlinks++].ref = r;
+	r->dev = st->st_dev;
+	r->ino = st->st_ino;
+	if (!tsearch(r, &im->links, ref_cmp))
+		die(1, "out of memory");
 }
 
 static int import_file(struct import *im, int dfd, const char *name,
@@ -397,28 +405,20 @@ static int read_all(int dfd, const char *name, void **out, size_t *len)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	char *buf;
-	size_t got = 0;
+	ssize_t n = -ENOMEM;
+	char *buf = NULL;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !(buf = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n <= 0) {
-			free(buf);
-			close(fd);
-			return n < 0 ? -errno : -EIO;
-		}
-		got += (size_t)n;
-	}
+	if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)))
+		n = fd_pread_upto(fd, buf, (size_t)st.st_size, 0);
 	close(fd);
+	if (n < 0 || (size_t)n != (size_t)st.st_size) {
+		free(buf);
+		return n < 0 ? (int)n : -EIO;
+	}
 	*out = buf;
-	*len = got;
+	*len = (size_t)n;
 	return 0;
 }
 
@@ -475,33 +475,17 @@ static int make_state_dir(const char *state, char *err, size_t errlen)
 	static const char *const subdirs[] = { "staging", "cache", "journal",
 					       NULL };
 	char path[PATH_MAX + 32];
-	char *p;
+	int e = mkdir_p(state, 0700);
 
-	/* mkdir -p with 0700 for what we create. */
 	snprintf(path, sizeof(path), "%s", state);
-	for (p = path + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(path, 0700) < 0 && errno != EEXIST)
-				goto fail;
-			*p = '/';
-		}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		goto fail;
-	for (const char *const *s = subdirs; *s; s++) {
+	for (const char *const *s = subdirs; *s && !e; s++) {
 		snprintf(path, sizeof(path), "%s/%s", state, *s);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			goto fail;
+		e = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
 	}
-	return 0;
-fail:
-	{
-		int e = errno;
-
+	if (e)
 		snprintf(err, errlen, "cannot create state directory '%.400s': %s",
-			 path, strerror(e));
-		return -e;
-	}
+			 path, strerror(-e));
+	return e;
 }
 
 /* rm -rf of what a failed init created (the directory was empty before). */
@@ -728,7 +712,7 @@ out:
 		free(im.refs[i]);
 	free(im.refs);
 	free(im.pend);
-	free(im.links);
+	tdestroy(im.links, keep_node);	/* the refs are freed above */
 	if (staging >= 0)
 		close(staging);
 	if (im.m)

@@ -36,8 +36,13 @@ static void copy_field(char *dst, size_t len, const char *src)
 	}
 }
 
-int mountinfo_find(const char *path, char *fstype, size_t fstype_len,
-		   char *source, size_t source_len)
+/*
+ * The fields of the topmost mount at path (later lines are mounted on top
+ * of earlier ones, so the last match wins): 1 if found, 0 if not, -errno.
+ * Each output may be NULL.
+ */
+static int scan(const char *path, char *devno, size_t devno_len,
+		char *fstype, size_t fstype_len, char *source, size_t source_len)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
@@ -46,27 +51,28 @@ int mountinfo_find(const char *path, char *fstype, size_t fstype_len,
 
 	if (!f)
 		return -errno;
-	/* Later lines are mounted on top of earlier ones: keep the last. */
 	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *field, *mnt = NULL, *sep;
+		char *save = NULL, *field[6] = { NULL }, *sep, *type, *src;
 		int i = 0;
 
-		for (field = strtok_r(line, " \n", &save); field && i < 5;
-		     field = strtok_r(NULL, " \n", &save), i++)
-			if (i == 4)
-				mnt = field;
-		if (!mnt)
+		/* id parent maj:min root mountpoint options [optional...] - ... */
+		for (char *t = strtok_r(line, " \n", &save); t;
+		     t = strtok_r(NULL, " \n", &save)) {
+			field[i++] = t;
+			if (i == 6)
+				break;	/* the rest is read below */
+		}
+		if (i < 6)
 			continue;
-		mountinfo_unescape(mnt);
-		if (strcmp(mnt, path) != 0)
+		mountinfo_unescape(field[4]);
+		if (strcmp(field[4], path) != 0)
 			continue;
-		/* Optional fields end with "-", then fstype and source. */
-		for (sep = field; sep && strcmp(sep, "-") != 0;
+		for (sep = field[5]; sep && strcmp(sep, "-") != 0;
 		     sep = strtok_r(NULL, " \n", &save))
 			;
-		char *type = sep ? strtok_r(NULL, " \n", &save) : NULL;
-		char *src = type ? strtok_r(NULL, " \n", &save) : NULL;
-
+		type = sep ? strtok_r(NULL, " \n", &save) : NULL;
+		src = type ? strtok_r(NULL, " \n", &save) : NULL;
+		copy_field(devno, devno_len, field[2]);
 		copy_field(fstype, fstype_len, type ? type : "");
 		copy_field(source, source_len, src ? src : "");
 		found = 1;
@@ -74,6 +80,19 @@ int mountinfo_find(const char *path, char *fstype, size_t fstype_len,
 	free(line);
 	fclose(f);
 	return found;
+}
+
+int mountinfo_find(const char *path, char *fstype, size_t fstype_len,
+		   char *source, size_t source_len)
+{
+	return scan(path, NULL, 0, fstype, fstype_len, source, source_len);
+}
+
+int mountinfo_devno(const char *path, char *buf, size_t len)
+{
+	int found = scan(path, buf, len, NULL, 0, NULL, 0);
+
+	return found < 0 ? found : found ? 0 : -ENOENT;
 }
 
 int path_within(const char *path, const char *dir)
@@ -85,35 +104,3 @@ int path_within(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-int mountinfo_devno(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int found = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *field, *dev = NULL, *mnt = NULL;
-		int i = 0;
-
-		for (field = strtok_r(line, " \n", &save); field && i < 5;
-		     field = strtok_r(NULL, " \n", &save), i++) {
-			if (i == 2)
-				dev = field;
-			else if (i == 4)
-				mnt = field;
-		}
-		if (!dev || !mnt)
-			continue;
-		mountinfo_unescape(mnt);
-		if (strcmp(mnt, path) == 0) {
-			snprintf(buf, len, "%s", dev);
-			found = 0;
-		}
-	}
-	free(line);
-	fclose(f);
-	return found;
-}

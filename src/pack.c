@@ -28,6 +28,7 @@
 #include "chunker.h"
 #include "fdio.h"
 #include "pack.h"
+#include "util.h"
 #include "le.h"
 
 _Static_assert(PACK_CHUNK_MAX == CHUNKER_MAX_MAX,
@@ -119,16 +120,12 @@ int pack_writer_add(struct pack_writer *w, const uint8_t id[CRYPTO_ID_BYTES],
 	if (len > PACK_CHUNK_MAX || w->n >= PACK_INDEX_MAX_ENTRIES)
 		return -EFBIG;
 	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct pack_entry *e;
+		struct pack_entry *e = array_grow(w->entries, &w->cap, w->n + 1,
+						  sizeof(*e));
 
-		if (cap > PACK_INDEX_MAX_ENTRIES)
-			cap = PACK_INDEX_MAX_ENTRIES;
-		e = realloc(w->entries, cap * sizeof(*e));
 		if (!e)
 			return -ENOMEM;
 		w->entries = e;
-		w->cap = cap;
 	}
 	err = reserve(&w->cbuf, &w->ccap, compress_bound(len));
 	if (!err)

@@ -24,7 +24,9 @@
 #include <unistd.h>
 
 #include "banned.h"
+#include "fdio.h"
 #include "repo.h"
+#include "util.h"
 
 struct repo_file {
 	int root;		/* O_DIRECTORY fd of the repository */
@@ -86,24 +88,6 @@ static int open_parent(struct repo_file *f, const char *name, int create,
 	return dfd;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int rf_put(struct repo *r, const char *name, const void *data,
 		  size_t len, const char *storage_class)
 {
@@ -133,7 +117,7 @@ static int rf_put(struct repo *r, const char *name, const void *data,
 		err = -errno;
 		goto out_dir;
 	}
-	err = write_all(fd, data, len);
+	err = fd_pwrite_all(fd, data, len, 0);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)
@@ -169,7 +153,8 @@ static int rf_get(struct repo *r, const char *name, size_t max, void **out,
 		  size_t *len)
 {
 	struct stat st;
-	size_t got = 0;
+	size_t got;
+	ssize_t n;
 	char *buf;
 	int fd = open_object(r, name), err = 0;
 
@@ -190,18 +175,13 @@ static int rf_get(struct repo *r, const char *name, size_t max, void **out,
 		err = -ENOMEM;
 		goto out_close;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;	/* shrank under us */
-			free(buf);
-			goto out_close;
-		}
-		got += (size_t)n;
+	n = fd_pread_upto(fd, buf, (size_t)st.st_size, 0);
+	if (n < 0 || (size_t)n != (size_t)st.st_size) {
+		err = n < 0 ? (int)n : -EIO;	/* shrank under us */
+		free(buf);
+		goto out_close;
 	}
+	got = (size_t)n;
 	*out = buf;
 	*len = got;
 out_close:
@@ -212,27 +192,18 @@ out_close:
 static int rf_get_range(struct repo *r, const char *name, uint64_t off,
 			size_t len, void *buf, size_t *got)
 {
-	int fd = open_object(r, name), err = 0;
+	int fd = open_object(r, name);
+	ssize_t n;
 
 	*got = 0;
 	if (fd < 0)
 		return fd;
-	while (*got < len) {
-		ssize_t n = pread(fd, (char *)buf + *got, len - *got,
-				  (off_t)(off + *got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		*got += (size_t)n;
-	}
+	n = fd_pread_upto(fd, buf, len, off);
 	close(fd);
-	return err;
+	if (n < 0)
+		return (int)n;
+	*got = (size_t)n;
+	return 0;
 }
 
 static int is_tmp(const char *name)
@@ -332,24 +303,6 @@ static const struct repo_ops repo_file_ops = {
 	.close = rf_close,
 };
 
-static int mkdir_p(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -1;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 int repo_file_open(const char *path, struct repo *r, char *err, size_t errlen)
 {
 	struct repo_file *f = calloc(1, sizeof(*f));
@@ -360,7 +313,7 @@ int repo_file_open(const char *path, struct repo *r, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	/* The repository directory and its parents may be created (init). */
-	if (mkdir_p(path) < 0) {
+	if (mkdir_p(path, 0700) < 0) {
 		snprintf(err, errlen, "cannot create repository directory '%s': %s",
 			 path, strerror(errno));
 		goto out_free;
