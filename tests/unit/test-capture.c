@@ -28,20 +28,11 @@
 #define RANDOM_BYTES	(24u * MIB)
 #define TEXT_BYTES	(8u * MIB)
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
 
 static void fill_random(uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(next() >> 24);
+		p[i] = (uint8_t)(test_rand() >> 24);
 }
 
 static void fill_text(uint8_t *p, size_t len)
@@ -52,7 +43,7 @@ static void fill_text(uint8_t *p, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		const char *w = words[next() % (sizeof(words) / sizeof(*words))];
+		const char *w = words[test_rand() % (sizeof(words) / sizeof(*words))];
 		size_t n = strlen(w);
 
 		if (n > len - i)
@@ -272,11 +263,11 @@ static void test_random_edits(struct capture *c, const char *path,
 		struct capture_range r[2];
 		size_t nr = 0, off, len;
 
-		switch (next() % 4) {
+		switch (test_rand() % 4) {
 		case 0: case 1:		/* overwrite one or two spans */
-			for (int j = 0; j < 1 + (int)(next() % 2); j++) {
-				off = (size_t)(next() % size);
-				len = 1 + (size_t)(next() % 20000);
+			for (int j = 0; j < 1 + (int)(test_rand() % 2); j++) {
+				off = (size_t)(test_rand() % size);
+				len = 1 + (size_t)(test_rand() % 20000);
 				if (len > size - off)
 					len = size - off;
 				fill_random(data + off, len);
@@ -287,7 +278,7 @@ static void test_random_edits(struct capture *c, const char *path,
 			}
 			break;
 		case 2:			/* append */
-			len = 1 + (size_t)(next() % (300 << 10));
+			len = 1 + (size_t)(test_rand() % (300 << 10));
 			fill_text(data + size, len);
 			must(pwrite(fd, data + size, len, (off_t)size) >= 0,
 			     "pwrite");
@@ -296,7 +287,7 @@ static void test_random_edits(struct capture *c, const char *path,
 			size += len;
 			break;
 		default:		/* truncate, then maybe rewrite a tail */
-			size -= (size_t)(next() % (size / 8));
+			size -= (size_t)(test_rand() % (size / 8));
 			must(ftruncate(fd, (off_t)size) == 0, "ftruncate");
 			break;
 		}

@@ -17,14 +17,9 @@
 
 #define CANARY 64
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-
 static uint8_t rand8(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint8_t)rng;
+	return (uint8_t)test_rand();
 }
 
 /* A buffer of n usable bytes followed by CANARY bytes of 0xC5. */

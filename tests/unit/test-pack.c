@@ -32,15 +32,6 @@ struct mem {
 	int reads;
 };
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
 
 static int mem_read_at(void *arg, uint64_t off, size_t len, void *buf)
 {
@@ -70,10 +61,10 @@ static void make_chunks(const struct master_key *mk, struct chunk *c, size_t n)
 		size_t len;
 
 		switch (i % 5) {
-		case 0: len = (size_t)(next() % 64); break;
-		case 1: len = (size_t)(next() % 4096); break;
-		case 2: len = (size_t)(next() % (256 << 10)); break;
-		default: len = 1 + (size_t)(next() % (64 << 10)); break;
+		case 0: len = (size_t)(test_rand() % 64); break;
+		case 1: len = (size_t)(test_rand() % 4096); break;
+		case 2: len = (size_t)(test_rand() % (256 << 10)); break;
+		default: len = 1 + (size_t)(test_rand() % (64 << 10)); break;
 		}
 		if (i == 8)
 			len = 0;
@@ -87,7 +78,7 @@ static void make_chunks(const struct master_key *mk, struct chunk *c, size_t n)
 			snprintf((char *)c[i].data, len, "%zu ", i);
 			o = strlen((char *)c[i].data);
 			while (o < len) {
-				const char *w = words[next() % 6];
+				const char *w = words[test_rand() % 6];
 				size_t wl = strlen(w);
 
 				if (wl > len - o)
@@ -97,7 +88,7 @@ static void make_chunks(const struct master_key *mk, struct chunk *c, size_t n)
 			}
 		} else {
 			for (size_t j = 0; j < len; j++)
-				c[i].data[j] = (uint8_t)next();
+				c[i].data[j] = (uint8_t)test_rand();
 			if (len > 16)
 				memcpy(c[i].data, &i, sizeof(i));
 		}
@@ -345,10 +336,10 @@ int main(void)
 		for (size_t k = 0; k < NCHUNKS; k += 13) {
 			const struct pack_entry *e = pack_index_find(&ix,
 								     c[k].id);
-			uint64_t at = e->offset + next() % e->sealed_len;
+			uint64_t at = e->offset + test_rand() % e->sealed_len;
 
 			memcpy(copy, pack, plen);
-			copy[at] ^= (uint8_t)(1 + next() % 255);
+			copy[at] ^= (uint8_t)(1 + test_rand() % 255);
 			fails = read_all(&mk, &z, &ix, copy, c, NCHUNKS, &bad);
 			good &= fails == 1 && bad == k;
 		}
