@@ -44,6 +44,16 @@ int main(int argc, char **argv)
 		return cmd_mount(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "umount") || !strcmp(argv[1], "unmount"))
 		return cmd_umount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "key"))
+		return cmd_key(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "log"))
+		return cmd_log(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cat"))
+		return cmd_cat(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "sync"))
+		return cmd_sync(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(usage, stdout);

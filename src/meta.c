@@ -1232,3 +1232,173 @@ out:
 	st_put(m, ST_DIRTY_EACH, s);
 	return err;
 }
+
+/* --- for the daemon and the readers (uncached statements) ------------ */
+
+/* Prepares sql, binds up to three integers (nargs), steps once. */
+static int once(struct meta *m, const char *sql, int nargs, uint64_t a,
+		uint64_t b, uint64_t c, sqlite3_stmt **out)
+{
+	sqlite3_stmt *s;
+	int err = meta_errno(m, sqlite3_prepare_v2(m->db, sql, -1, &s, NULL));
+
+	if (err)
+		return err;
+	if (nargs > 0)
+		err = bind_u(m, s, 1, a);
+	if (!err && nargs > 1)
+		err = bind_u(m, s, 2, b);
+	if (!err && nargs > 2)
+		err = bind_u(m, s, 3, c);
+	if (err) {
+		sqlite3_finalize(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int meta_lookup_latest(struct meta *m, uint64_t parent, const void *name,
+		       size_t namelen, uint64_t *inode, uint64_t *t_from,
+		       uint64_t *t_to)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	if (namelen == 0)
+		return -ENOENT;
+	err = once(m, "SELECT inode, t_from, t_to FROM dentry WHERE parent = ?1"
+		   " AND name = ?2 ORDER BY t_to DESC LIMIT 1", 1, parent, 0, 0,
+		   &s);
+	if (err)
+		return err;
+	if (!(err = bind_blob(m, s, 2, name, namelen)) &&
+	    !(err = st_row(m, s))) {
+		*inode = (uint64_t)sqlite3_column_int64(s, 0);
+		if (t_from)
+			*t_from = (uint64_t)sqlite3_column_int64(s, 1);
+		if (t_to)
+			*t_to = (uint64_t)sqlite3_column_int64(s, 2);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+int meta_inode_links(struct meta *m, uint64_t inode, uint64_t T)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	T = instant(T);
+	err = once(m, "SELECT count(*) FROM dentry WHERE inode = ?1"
+		   " AND t_to > ?2 AND t_from <= ?2", 2, inode, T, 0, &s);
+	if (err)
+		return err;
+	if (!(err = st_row(m, s)))
+		err = (int)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return err;
+}
+
+int meta_inode_info(struct meta *m, uint64_t inode, uint32_t *kind,
+		    uint64_t *born, uint64_t *died)
+{
+	sqlite3_stmt *s;
+	int err = once(m, "SELECT kind, born, died FROM inode WHERE id = ?1", 1,
+		       inode, 0, 0, &s);
+
+	if (err)
+		return err;
+	if (!(err = st_row(m, s))) {
+		if (kind)
+			*kind = (uint32_t)sqlite3_column_int64(s, 0);
+		if (born)
+			*born = (uint64_t)sqlite3_column_int64(s, 1);
+		if (died)
+			*died = sqlite3_column_type(s, 2) == SQLITE_NULL ?
+				META_T_MAX :
+				(uint64_t)sqlite3_column_int64(s, 2);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+static int run_write(struct meta *m, const char *sql, int nargs, uint64_t a,
+		     uint64_t b)
+{
+	int outer = m->in_tx, err = op_begin(m);
+	sqlite3_stmt *s;
+
+	if (err)
+		return err;
+	err = once(m, sql, nargs, a, b, 0, &s);
+	if (!err) {
+		err = st_done(m, s);
+		sqlite3_finalize(s);
+	}
+	return op_end(m, outer, err);
+}
+
+int meta_dirty_reset(struct meta *m, uint64_t inode, uint64_t since)
+{
+	return run_write(m, "INSERT INTO dirty(inode, since) VALUES (?1, ?2)"
+			 " ON CONFLICT(inode) DO UPDATE SET since = excluded.since",
+			 2, inode, since);
+}
+
+int meta_dirty_clear_upto(struct meta *m, uint64_t inode, uint64_t t)
+{
+	return run_write(m, "DELETE FROM dirty WHERE inode = ?1 AND since <= ?2",
+			 2, inode, t);
+}
+
+static int64_t scalar(struct meta *m, const char *sql, int *err)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+
+	if (*err)
+		return 0;
+	*err = once(m, sql, 0, 0, 0, 0, &s);
+	if (*err)
+		return 0;
+	*err = st_row(m, s);
+	if (!*err)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int meta_get_stats(struct meta *m, struct meta_stats *st)
+{
+	int err = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->versions = (uint64_t)scalar(m, "SELECT count(*) FROM version", &err);
+	st->chunks = (uint64_t)scalar(m, "SELECT count(*) FROM chunk", &err);
+	st->chunk_raw_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(raw_length), 0) FROM chunk", &err);
+	st->chunk_stored_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(length), 0) FROM chunk", &err);
+	st->packs = (uint64_t)scalar(m, "SELECT count(*) FROM pack", &err);
+	st->pack_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(size), 0) FROM pack", &err);
+	st->upload_packs = (uint64_t)scalar(m,
+		"SELECT count(*) FROM upload WHERE state = 0", &err);
+	st->upload_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(p.size), 0) FROM upload u JOIN pack p"
+		" ON p.id = u.pack WHERE u.state = 0", &err);
+	st->uploaded_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(size), 0) FROM pack WHERE state = 2", &err);
+	/* What the versions describe: every distinct manifest's bytes, i.e.
+	 * the sum of sizes of versions that carry content. */
+	st->logical_bytes = (uint64_t)scalar(m,
+		"SELECT coalesce(sum(size), 0) FROM version"
+		" WHERE manifest IS NOT NULL", &err);
+	st->dirty = (uint64_t)scalar(m, "SELECT count(*) FROM dirty", &err);
+	st->oldest_dirty = (uint64_t)scalar(m,
+		"SELECT coalesce(min(since), 0) FROM dirty", &err);
+	st->live_files = (uint64_t)scalar(m,
+		"SELECT count(*) FROM inode WHERE died IS NULL", &err);
+	return err;
+}

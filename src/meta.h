@@ -217,4 +217,36 @@ int meta_dirty_each(struct meta *m,
 		    int (*cb)(void *arg, uint64_t inode, uint64_t since),
 		    void *arg);
 
+/* --- daemon and readers --------------------------------------------- */
+
+/* The most recent dentry (parent, name), live or not: its inode and
+ * interval (t_to = META_T_MAX while live).  -ENOENT if the name never
+ * existed. */
+int meta_lookup_latest(struct meta *m, uint64_t parent, const void *name,
+		       size_t namelen, uint64_t *inode, uint64_t *t_from,
+		       uint64_t *t_to);
+/* How many names inode has at T (>= 0), or -errno. */
+int meta_inode_links(struct meta *m, uint64_t inode, uint64_t T);
+/* kind (S_IFMT), born, died (META_T_MAX while live); NULLs allowed. */
+int meta_inode_info(struct meta *m, uint64_t inode, uint32_t *kind,
+		    uint64_t *born, uint64_t *died);
+/* The dirty row of inode now says `since` (an existing row is replaced:
+ * the first write after a cut). */
+int meta_dirty_reset(struct meta *m, uint64_t inode, uint64_t since);
+/* Deletes inode's dirty row if it is not newer than t (the cut that was
+ * just committed): a write after the cut keeps it. */
+int meta_dirty_clear_upto(struct meta *m, uint64_t inode, uint64_t t);
+
+struct meta_stats {
+	uint64_t versions, chunks, packs, live_files, dirty;
+	uint64_t chunk_raw_bytes;	/* unique data, before compression */
+	uint64_t chunk_stored_bytes;	/* sealed */
+	uint64_t pack_bytes;		/* all packs */
+	uint64_t uploaded_bytes;	/* packs in the repository */
+	uint64_t upload_packs, upload_bytes;	/* waiting for upload */
+	uint64_t logical_bytes;		/* sum of content versions' sizes */
+	uint64_t oldest_dirty;		/* since of the oldest dirty row, or 0 */
+};
+int meta_get_stats(struct meta *m, struct meta_stats *st);
+
 #endif

@@ -1,0 +1,4 @@
+/* reader.h - placeholder, being written. */
+#ifndef BACKUPFS_READER_H
+#define BACKUPFS_READER_H
+#endif
