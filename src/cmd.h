@@ -5,6 +5,8 @@
 #ifndef BACKUPFS_CMD_H
 #define BACKUPFS_CMD_H
 
+#include <stddef.h>
+
 int cmd_init(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
