@@ -11,6 +11,12 @@
  *               quick: it may read the old bytes from fd but never waits on
  *               the network.
  *   changed     after the real operation succeeded, before the reply.
+ *   write_end   after every operation that called pre_write, whether it
+ *               succeeded or not (after its changed): the journal holds a
+ *               per-file lock from pre_write to write_end, so that a cut
+ *               never falls between a write's pre-image and its dirty range.
+ *               pre_write is called for every data change, with len 0 when
+ *               no old byte is lost (a plain fallocate).
  *
  * Neither returns an error: the live tree comes first (DESIGN 2.1), so a
  * failing journal records its failure and the application's operation goes
@@ -59,6 +65,7 @@ struct fs_hooks {
 	void (*pre_write)(void *ctx, struct fs_inode *in, int fd,
 			  off_t off, off_t len);
 	void (*changed)(void *ctx, const struct fs_change *ch);
+	void (*write_end)(void *ctx, struct fs_inode *in);
 };
 
 #endif

@@ -156,11 +156,23 @@ static void fs_note_name(struct fs *fs, enum fs_change_kind kind,
 	}
 }
 
+/*
+ * Every pre_write is paired with one write_end after the operation, failed
+ * or not, and the operation's fs_note comes between them: the journal
+ * holds its per-file lock shared across the three (journal.h).
+ */
 static void fs_pre_write(struct fs *fs, struct fs_inode *in, int fd,
 			 off_t off, off_t len)
 {
-	if (fs->hooks.pre_write && len > 0)
-		fs->hooks.pre_write(fs->hooks.ctx, in, fd, off, len);
+	if (fs->hooks.pre_write)
+		fs->hooks.pre_write(fs->hooks.ctx, in, fd, off,
+				    len > 0 ? len : 0);
+}
+
+static void fs_write_end(struct fs *fs, struct fs_inode *in)
+{
+	if (fs->hooks.write_end)
+		fs->hooks.write_end(fs->hooks.ctx, in);
 }
 
 /* --- caller credentials for creating objects (design choice 1) ----------- */
@@ -379,7 +391,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		struct stat st;
+		struct stat st = { .st_size = 0 };
 		int tfd = fd;
 
 		if (tfd < 0) {
@@ -390,16 +402,18 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				goto out_err;
 			}
 		}
-		if (fs->hooks.pre_write && fstat(tfd, &st) == 0 &&
-		    st.st_size > attr->st_size)
-			fs_pre_write(fs, in, tfd, attr->st_size,
-				     st.st_size - attr->st_size);
+		if (fs->hooks.pre_write && fstat(tfd, &st) < 0)
+			st.st_size = 0;
+		fs_pre_write(fs, in, tfd, attr->st_size,
+			     st.st_size - attr->st_size);
 		err = ftruncate(tfd, attr->st_size) < 0 ? -errno : 0;
 		if (tfd != fd)
 			close(tfd);
+		if (!err)
+			fs_note(fs, FS_CH_TRUNCATE, in, 0, attr->st_size, 0);
+		fs_write_end(fs, in);
 		if (err)
 			goto out_err;
-		fs_note(fs, FS_CH_TRUNCATE, in, 0, attr->st_size, 0);
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
@@ -655,22 +669,29 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, err;
 
 	if (fs->hooks.pre_write && (fi->flags & O_TRUNC)) {
-		struct stat st;
+		struct stat st = { .st_size = 0 };
 
 		fd = open(proc_path(&p, in->fd), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd >= 0) {
-			if (fstat(fd, &st) == 0)
-				fs_pre_write(fs, in, fd, 0, st.st_size);
+		if (fd >= 0 && fstat(fd, &st) < 0)
+			st.st_size = 0;
+		fs_pre_write(fs, in, fd, 0, st.st_size);
+		if (fd >= 0)
 			close(fd);
-		}
 	}
 	fd = open(proc_path(&p, in->fd), flags);
 	if (fd < 0 && errno == EACCES && fs->cfg.writeback &&
 	    (fi->flags & O_ACCMODE) == O_WRONLY)
 		fd = open(p.s, (flags & ~O_ACCMODE) | O_WRONLY);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		err = errno;
+		if (fi->flags & O_TRUNC)
+			fs_write_end(fs, in);
+		fuse_reply_err(req, err);
 		return;
+	}
+	if (fi->flags & O_TRUNC) {
+		fs_note(fs, FS_CH_TRUNCATE, in, 0, 0, 0);
+		fs_write_end(fs, in);
 	}
 	err = new_file(fs, fi, fd);
 	if (err) {
@@ -678,8 +699,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (fi->flags & O_TRUNC)
-		fs_note(fs, FS_CH_TRUNCATE, in, 0, 0, 0);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		free(file_of(fi));
 		close(fd);
@@ -715,11 +734,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	fs_pre_write(fs, inode_of(req, ino), f->fd, off, (off_t)size);
 	res = fuse_buf_copy(&out_buf, in_buf, 0);
 	if (res < 0) {
+		fs_write_end(fs, inode_of(req, ino));
 		fuse_reply_err(req, (int)-res);
 		return;
 	}
 	f->wrote = 1;
 	fs_note(fs, FS_CH_WRITE, inode_of(req, ino), 0, off, res);
+	fs_write_end(fs, inode_of(req, ino));
 	fuse_reply_write(req, (size_t)res);
 }
 
@@ -770,16 +791,26 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	struct fs *fs = fs_of(req);
 	struct fs_file *f = file_of(fi);
 
-	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
-		    FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+	int err;
+
+	/* Collapse and insert move every byte after offset. */
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		fs_pre_write(fs, inode_of(req, ino), f->fd, offset,
+			     INT64_MAX - offset);
+	else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		fs_pre_write(fs, inode_of(req, ino), f->fd, offset, length);
+	else
+		fs_pre_write(fs, inode_of(req, ino), f->fd, offset, 0);
 	if (fallocate(f->fd, mode, offset, length) < 0) {
-		fuse_reply_err(req, errno);
+		err = errno;
+		fs_write_end(fs, inode_of(req, ino));
+		fuse_reply_err(req, err);
 		return;
 	}
 	f->wrote = 1;
 	fs_note(fs, FS_CH_FALLOCATE, inode_of(req, ino), (unsigned int)mode,
 		offset, length);
+	fs_write_end(fs, inode_of(req, ino));
 	fuse_reply_err(req, 0);
 }
 
@@ -799,11 +830,15 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	res = copy_file_range(file_of(fi_in)->fd, &off_in, out->fd, &off_out,
 			      len, (unsigned int)flags);
 	if (res < 0) {
-		fuse_reply_err(req, errno);
+		int err = errno;
+
+		fs_write_end(fs, inode_of(req, ino_out));
+		fuse_reply_err(req, err);
 		return;
 	}
 	out->wrote = 1;
 	fs_note(fs, FS_CH_WRITE, inode_of(req, ino_out), 0, start, res);
+	fs_write_end(fs, inode_of(req, ino_out));
 	fuse_reply_write(req, (size_t)res);
 }
 

@@ -578,8 +578,10 @@ void journal_pre_write(struct journal *j, uint64_t key, int fd,
 	}
 	pthread_mutex_lock(&f->lock);
 	pthread_mutex_unlock(&j->lock);
+	/* The cut's own fd reads the same file and is readable; the
+	 * writer's may be O_WRONLY. */
 	for (struct journal_cut *c = f->cuts; c; c = c->next)
-		save_range(c, fd, off, end, &tmp);
+		save_range(c, c->fd >= 0 ? c->fd : fd, off, end, &tmp);
 	pthread_mutex_unlock(&f->lock);
 	free(tmp);
 }

@@ -118,7 +118,8 @@ void journal_free(struct journal *j);
 
 /*
  * Before bytes [off, off + len) of key's real file are overwritten or
- * discarded: saves the old bytes, read from fd, of every active cut's
+ * discarded: saves the old bytes, read from the cut's fd (or from fd if
+ * the cut has none), of every active cut's
  * protected and not yet saved part of the range.  len may run past the
  * end (truncation: len = UINT64_MAX - off).
  */

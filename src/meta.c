@@ -1402,3 +1402,43 @@ int meta_get_stats(struct meta *m, struct meta_stats *st)
 		"SELECT count(*) FROM inode WHERE died IS NULL", &err);
 	return err;
 }
+
+int meta_pack_max(struct meta *m, uint64_t *pack_id)
+{
+	int err = 0;
+
+	*pack_id = (uint64_t)scalar(m, "SELECT coalesce(max(id), 0) FROM pack",
+				    &err);
+	return err;
+}
+
+int meta_upload_pending(struct meta *m, uint64_t upto, uint64_t *count)
+{
+	sqlite3_stmt *s;
+	int err = once(m, "SELECT count(*) FROM upload WHERE state = 0"
+		       " AND pack <= ?1", 1, upto, 0, 0, &s);
+
+	if (err)
+		return err;
+	if (!(err = st_row(m, s)))
+		*count = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return err;
+}
+
+int meta_inode_devino(struct meta *m, uint64_t inode, uint64_t *dev,
+		      uint64_t *ino)
+{
+	sqlite3_stmt *s;
+	int err = once(m, "SELECT dev, ino FROM inode WHERE id = ?1", 1, inode,
+		       0, 0, &s);
+
+	if (err)
+		return err;
+	if (!(err = st_row(m, s))) {
+		*dev = (uint64_t)sqlite3_column_int64(s, 0);
+		*ino = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return err;
+}

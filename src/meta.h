@@ -59,6 +59,8 @@ enum meta_reason {
 	META_REASON_SCAN,		/* found changed at mount, not exact */
 	META_REASON_SNAPSHOT,
 	META_REASON_META,		/* attributes only (chmod, chown, xattr) */
+	META_REASON_SYNC,		/* backupfs sync / umount */
+	META_REASON_CREATE,		/* a new object (empty file, dir, link) */
 };
 
 /* pack.state */
@@ -248,5 +250,12 @@ struct meta_stats {
 	uint64_t oldest_dirty;		/* since of the oldest dirty row, or 0 */
 };
 int meta_get_stats(struct meta *m, struct meta_stats *st);
+/* The highest pack row id (0 if none). */
+int meta_pack_max(struct meta *m, uint64_t *pack_id);
+/* How many uploads of packs with id <= upto are not done. */
+int meta_upload_pending(struct meta *m, uint64_t upto, uint64_t *count);
+/* The (dev, ino) an inode was last bound to (0, 0 for none). */
+int meta_inode_devino(struct meta *m, uint64_t inode, uint64_t *dev,
+		      uint64_t *ino);
 
 #endif

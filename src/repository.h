@@ -27,10 +27,19 @@
 #include "repo-config.h"
 #include "repo.h"
 
+/* A key slot's id: its object name after "keys/" (init makes 16 hex). */
+#define REPOSITORY_SLOT_ID_MAX	256
+
 struct repository {
 	struct repo *repo;
 	struct master_key *mk;
 	struct repo_config cfg;
+	/*
+	 * The id of the key slot the password opened (the first slot after
+	 * create), "" once repository_key_remove() took it away: what
+	 * "backupfs key" marks and what "key passwd" removes.
+	 */
+	char slot[REPOSITORY_SLOT_ID_MAX];
 };
 
 /* Argon2id limits for new key slots (tests use the minimum). */
@@ -48,5 +57,57 @@ int repository_open(const char *url, const char *password, size_t pwlen,
 		    struct repository **out, char *err, size_t errlen);
 
 void repository_close(struct repository *r);
+
+/*
+ * Key slot management ("backupfs key").  Every slot wraps the same master
+ * secret, so adding or removing one never touches the data.  These work on
+ * an open repository (the password already proved) and, like the rest,
+ * return 0 or -errno with one line for the user in err.
+ *
+ * Not safe against a second "backupfs key" on the same repository at the
+ * same moment (two removes could each leave the other's slot as the last):
+ * the repository has no lock yet.  A running daemon is not affected, it
+ * keeps the master key in memory.
+ */
+struct repository_slot {
+	char id[REPOSITORY_SLOT_ID_MAX];
+	int valid;			/* well-formed (crypto_key_inspect) */
+	int opened;			/* the slot r->slot names */
+	unsigned long long opslimit;	/* Argon2id limits, when valid */
+	size_t memlimit;
+};
+
+/*
+ * Every object under keys/, sorted by id, into *out (malloc'd, the caller
+ * frees it; NULL when there are none) and *n.  A slot too big or malformed
+ * to be one is listed with valid = 0 rather than hidden, so it can be seen
+ * and removed.  No Argon2 runs.
+ */
+int repository_key_list(struct repository *r, struct repository_slot **out,
+			size_t *n, char *err, size_t errlen);
+
+/*
+ * Wraps r's master secret under password with kdf's limits into a new slot
+ * keys/<16 random hex> (an id not in use), put atomically, then read back
+ * and compared so that a slot that did not land intact is reported (and
+ * deleted) here rather than found out at the next unlock.  The new id goes
+ * to id (idlen >= 17).  -EINVAL for an empty password or limits out of
+ * bounds; backend errors as they come.
+ */
+int repository_key_add(struct repository *r, const char *password,
+		       size_t pwlen, const struct repository_kdf *kdf,
+		       char *id, size_t idlen, char *err, size_t errlen);
+
+/*
+ * Deletes key slot keys/<id>, unless that would leave no well-formed slot:
+ * the last usable slot locks everyone out with it.  The slot r was opened
+ * with may go when another usable one remains (r->slot becomes ""; the
+ * caller should say that this password no longer opens the repository).
+ *   -EINVAL  id is not a slot id ("keys/<id>" is not a valid name)
+ *   -ENOENT  no such slot
+ *   -EPERM   it is the last usable slot
+ */
+int repository_key_remove(struct repository *r, const char *id, char *err,
+			  size_t errlen);
 
 #endif
