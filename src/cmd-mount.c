@@ -24,6 +24,7 @@
 
 #include "banned.h"
 #include "cmd.h"
+#include "engine.h"
 #include "fs.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -126,6 +127,7 @@ static int user_allow_other(void)
 
 struct ready_arg {
 	const char *mountpoint;
+	struct engine *engine;
 	char pidfile[PATH_MAX + 64];
 };
 
@@ -152,10 +154,18 @@ static void raise_readahead(const char *mountpoint)
 		log_debug("cannot raise readahead of '%s'", mountpoint);
 }
 
-static void on_ready(void *p)
+static int on_ready(void *p)
 {
 	struct ready_arg *r = p;
-	int err = runtime_pidfile(r->mountpoint, r->pidfile, sizeof(r->pidfile));
+	int err = engine_start(r->engine);
+
+	if (err) {
+		log_error("cannot start versioning for '%s' (%s): unmounting; "
+			  "see the messages above", r->mountpoint,
+			  strerror(-err));
+		return -1;
+	}
+	err = runtime_pidfile(r->mountpoint, r->pidfile, sizeof(r->pidfile));
 
 	if (!err)
 		err = runtime_write_pid(r->pidfile, getpid(), r->mountpoint);
@@ -167,6 +177,7 @@ static void on_ready(void *p)
 	}
 	raise_readahead(r->mountpoint);
 	log_info("mounted on '%s'", r->mountpoint);
+	return 0;
 }
 
 int cmd_mount(int argc, char **argv)
@@ -176,7 +187,8 @@ int cmd_mount(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char source[PATH_MAX], mnt[PATH_MAX], err[256], fuse_opts[1024];
+	char source[PATH_MAX], mnt[PATH_MAX], err[1024], fuse_opts[1024];
+	struct fs_hooks hooks;
 	struct mount_opts opts;
 	struct ready_arg ready = { 0 };
 	int foreground = 0, c, fd, ret;
@@ -292,16 +304,34 @@ int cmd_mount(int argc, char **argv)
 			source, strerror(errno));
 		return 1;
 	}
-	fs = fs_new(fd, &opts.fs, NULL);
+	{
+		struct engine_config ec = {
+			.source = source, .mountpoint = mnt,
+			.state = opts.state, .password_file = opts.password_file,
+			.version_interval = opts.version_interval,
+		};
+
+		if (engine_open(&ec, fd, &ready.engine, err, sizeof(err)) < 0) {
+			close(fd);
+			fprintf(stderr, "backupfs: %s\n", err);
+			return 1;
+		}
+	}
+	engine_hooks(ready.engine, &hooks);
+	fs = fs_new(fd, &opts.fs, &hooks);
 	if (!fs) {
 		close(fd);
+		engine_free(ready.engine);
 		fprintf(stderr, "backupfs: out of memory\n");
 		return 1;
 	}
 	ready.mountpoint = mnt;
 	ret = fs_serve(fs, mnt, fuse_opts, foreground, on_ready, &ready);
+	/* Unmounted: every file is closed; commit what is left. */
+	engine_stop(ready.engine);
 	if (ready.pidfile[0])
 		unlink(ready.pidfile);
 	fs_free(fs);
+	engine_free(ready.engine);
 	return ret;
 }

@@ -1280,7 +1280,7 @@ static void raise_fd_limit(void)
 }
 
 int fs_serve(struct fs *fs, const char *mountpoint, const char *fuse_opts,
-	     int foreground, void (*on_ready)(void *), void *arg)
+	     int foreground, int (*on_ready)(void *), void *arg)
 {
 	char *argv[] = { "backupfs", "-o", (char *)fuse_opts, NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
@@ -1309,8 +1309,8 @@ int fs_serve(struct fs *fs, const char *mountpoint, const char *fuse_opts,
 	if (!foreground)
 		log_set_syslog(1);
 	raise_fd_limit();
-	if (on_ready)
-		on_ready(arg);
+	if (on_ready && on_ready(arg) != 0)
+		goto out_unmount;
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)

@@ -27,10 +27,11 @@ void fs_free(struct fs *fs);
  * unmounted or signalled (SIGTERM, SIGINT, SIGHUP), then unmounts.
  * fuse_opts is the comma-separated option string for the kernel mount.
  * on_ready runs once the mount is live and the daemon detached (to write a
- * pid file).  Returns 0 on a clean unmount, or an exit status after printing
+ * pid file, start the engine's threads); if it returns non-zero, the mount
+ * is taken down again and fs_serve returns 1.  Returns 0 on a clean unmount, or an exit status after printing
  * the reason.
  */
 int fs_serve(struct fs *fs, const char *mountpoint, const char *fuse_opts,
-	     int foreground, void (*on_ready)(void *), void *arg);
+	     int foreground, int (*on_ready)(void *), void *arg);
 
 #endif

@@ -105,9 +105,16 @@ static const char schema_sql[] =
 	"INSERT INTO inode(id, kind, born) VALUES (1, 16384, 0);";
 
 /* Columns of a version as struct meta_version wants them; a regular file's
- * NULL manifest is the previous version's (content unchanged). */
+ * NULL manifest is the previous version's (content unchanged), and so is
+ * its size (an attribute version may be recorded before the content
+ * version of an earlier cut commits: its own size is not trusted). */
 #define VERSION_COLS \
-	"SELECT v.inode, v.t, v.size, v.mode, v.uid, v.gid, v.mtime_ns," \
+	"SELECT v.inode, v.t," \
+	" CASE WHEN v.manifest IS NULL AND (v.mode & 61440) = 32768 THEN" \
+	"  coalesce((SELECT p.size FROM version p WHERE p.inode = v.inode" \
+	"   AND p.t < v.t AND p.manifest IS NOT NULL ORDER BY p.t DESC" \
+	"   LIMIT 1), v.size) ELSE v.size END," \
+	" v.mode, v.uid, v.gid, v.mtime_ns," \
 	" v.rdev, v.reason, v.exact," \
 	" CASE WHEN v.manifest IS NULL AND (v.mode & 61440) = 32768 THEN" \
 	"  (SELECT p.manifest FROM version p WHERE p.inode = v.inode" \

@@ -38,6 +38,7 @@ void mount_opts_init(struct mount_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->fs.attr_timeout = 1.0;
 	o->fs.entry_timeout = 1.0;
+	o->version_interval = 60.0;
 }
 
 static int append(char *buf, size_t len, const char *s)
@@ -67,6 +68,27 @@ static int parse_one(struct mount_opts *o, char *opt, char *err, size_t errlen)
 			o->fs.attr_timeout = secs;
 		else
 			o->fs.entry_timeout = secs;
+		return 0;
+	}
+	if (strcmp(opt, "version_interval") == 0) {
+		if (!val || parse_seconds(val, &secs) < 0) {
+			snprintf(err, errlen, "option 'version_interval' needs a "
+				 "number of seconds, e.g. version_interval=60 "
+				 "(0 turns it off)");
+			return -EINVAL;
+		}
+		o->version_interval = secs;
+		return 0;
+	}
+	if (strcmp(opt, "password_file") == 0 || strcmp(opt, "state") == 0) {
+		char *dst = opt[0] == 'p' ? o->password_file : o->state;
+
+		if (!val || !*val || strlen(val) >= sizeof(o->state)) {
+			snprintf(err, errlen, "option '%s' needs a path, e.g. "
+				 "%s=/etc/backupfs/pw", opt, opt);
+			return -EINVAL;
+		}
+		memcpy(dst, val, strlen(val) + 1);
 		return 0;
 	}
 	if (val && strncmp(opt, "x-", 2) != 0 && strcmp(opt, "comment") != 0) {
