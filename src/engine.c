@@ -595,9 +595,9 @@ static void ev_attr(struct engine *e, struct fs_inode *in, int xattrs)
 	}
 	ev->dev = in->dev;
 	ev->ino = in->ino;
-	if (S_ISLNK(ev->st.st_mode))
-		ev->symlink = read_symlink(in);
-	else if (xattrs) {
+	/* A symlink's target never changes (its version keeps the last
+	 * one); reading it would touch its atime. */
+	if (xattrs && !S_ISLNK(ev->st.st_mode)) {
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", in->fd);
 		ev->has_xattrs = xattrs_read(p, -1, &ev->xattrs,
 					     &ev->xattrs_len) == 0;
@@ -656,7 +656,8 @@ static void hk_changed(void *ctx, const struct fs_change *ch)
 		ev->pdev = ch->parent->dev;
 		ev->pino = ch->parent->ino;
 		if (ev->kind == EV_CREATE && S_ISLNK(ev->st.st_mode))
-			ev->symlink = read_symlink(in);
+			ev->symlink = ch->newname ? strdup(ch->newname) :
+						    read_symlink(in);
 		ev_push(e, ev);
 		break;
 	case FS_CH_UNLINK:
@@ -1741,14 +1742,6 @@ static int scan_entry(struct scan *sc, int dfd, const char *name,
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
-
-		if (n < 0)
-			return -errno;
-		target[n] = '\0';
-		symlink = target;
-	}
 	if (me) {
 		me->seen = 1;
 		if (meta_inode_devino(m, me->id, &mdev, &mino) == 0 &&
@@ -1810,7 +1803,17 @@ static int scan_entry(struct scan *sc, int dfd, const char *name,
 		if (content && !isnew)
 			sc->changed++;
 	} else if (err == -ENOENT || scan_attrs_differ(&v, &st) ||
-		   (symlink && (!v.symlink || strcmp(v.symlink, symlink)))) {
+		   (S_ISLNK(st.st_mode) && v.size != (uint64_t)st.st_size)) {
+		if (S_ISLNK(st.st_mode)) {
+			/* Only now: readlink touches the link's atime. */
+			ssize_t n = readlinkat(dfd, name, target,
+					       sizeof(target) - 1);
+
+			if (n < 0)
+				return -errno;
+			target[n] = '\0';
+			symlink = target;
+		}
 		err = add_attr_version(m, id, sc->t, &st, symlink, NULL, 0, 0,
 				       NULL, META_REASON_SCAN);
 		if (!isnew)

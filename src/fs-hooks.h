@@ -37,7 +37,8 @@ enum fs_change_kind {
 	FS_CH_FALLOCATE,	/* off, len, flags = fallocate mode */
 	FS_CH_SETATTR,		/* flags = FUSE_SET_ATTR_* bits */
 	FS_CH_XATTR,		/* name = attribute name */
-	FS_CH_CREATE,		/* parent/name -> inode (files, nodes, dirs, symlinks) */
+	FS_CH_CREATE,		/* parent/name -> inode (files, nodes, dirs,
+				 * symlinks: newname = the target) */
 	FS_CH_LINK,		/* new name parent/name for inode */
 	FS_CH_UNLINK,		/* parent/name removed (file or directory) */
 	FS_CH_RENAME,		/* parent/name -> newparent/newname, flags = RENAME_* */

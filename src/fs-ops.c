@@ -447,8 +447,10 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* --- creating and removing names ---------------------------------------- */
 
+/* target: a new symlink's target, for the journal (reading it back would
+ * touch the link's atime). */
 static void reply_new_entry(fuse_req_t req, struct fs_inode *parent,
-			    const char *name, int err)
+			    const char *name, const char *target, int err)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -460,7 +462,7 @@ static void reply_new_entry(fuse_req_t req, struct fs_inode *parent,
 		return;
 	}
 	fs_note_name(fs, FS_CH_CREATE, inode_of(req, e.ino), parent, name,
-		     NULL, NULL, e.attr.st_mode & S_IFMT);
+		     NULL, target, e.attr.st_mode & S_IFMT);
 	fuse_reply_entry(req, &e);
 }
 
@@ -475,7 +477,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = mknodat(dir->fd, name, mode, rdev) < 0 ? -errno : 0;
 		cred_leave(&save);
 	}
-	reply_new_entry(req, dir, name, err);
+	reply_new_entry(req, dir, name, NULL, err);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -489,7 +491,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = mkdirat(dir->fd, name, mode) < 0 ? -errno : 0;
 		cred_leave(&save);
 	}
-	reply_new_entry(req, dir, name, err);
+	reply_new_entry(req, dir, name, NULL, err);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -503,7 +505,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		err = symlinkat(link, dir->fd, name) < 0 ? -errno : 0;
 		cred_leave(&save);
 	}
-	reply_new_entry(req, dir, name, err);
+	reply_new_entry(req, dir, name, link, err);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,

@@ -94,6 +94,30 @@ setup() {
 	chmod 755 "$T"
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
+	# Every mount needs "backupfs init" first: state and repository in $T,
+	# a known password, and the cheapest Argon2 (tests only).
+	export BACKUPFS_STATE_ROOT=$T/state BACKUPFS_PASSWORD=test-password \
+		BACKUPFS_INSECURE_FAST_KDF=1
+}
+
+# bfs_init SOURCE: "backupfs init" unless SOURCE is initialised already.
+bfs_init() {
+	local src
+	src=$(realpath "$1") || return 1
+	[ -f "$BACKUPFS_STATE_ROOT/registry" ] &&
+		awk -F'\t' -v s="$src" '$1 == s {f = 1} END {exit !f}' \
+			"$BACKUPFS_STATE_ROOT/registry" && return 0
+	"$BACKUPFS" init "$src" >>"$T/init.log" 2>&1 || {
+		echo "# backupfs init $src failed:"
+		sed 's/^/#   /' "$T/init.log"
+		return 1
+	}
+}
+
+# The state directory of SOURCE.
+bfs_state() {
+	awk -F'\t' -v s="$(realpath "$1")" '$1 == s {print $2}' \
+		"$BACKUPFS_STATE_ROOT/registry"
 }
 
 # mount_field PATH N: field N after " - " (1 = fstype, 2 = source) of the
@@ -111,8 +135,13 @@ is_mounted() {
 # bfs_mount [-o OPTS] SOURCE [MOUNTPOINT]: start the daemon in the
 # foreground, wait for the mount; $BFS_PID is its pid.
 bfs_mount() {
-	local target
+	local target a src="" skip=0
 	eval "target=\${$#}"
+	for a in "$@"; do
+		if [ $skip = 1 ]; then skip=0; continue; fi
+		case $a in -o) skip=1 ;; -*) ;; *) src=$a; break ;; esac
+	done
+	[ -n "$src" ] && { bfs_init "$src" || return 1; }
 	${BACKUPFS_WRAP:-} "$BACKUPFS" mount -f "$@" >>"$T/daemon.log" 2>&1 &
 	BFS_PID=$!
 	_pids+=("$BFS_PID")

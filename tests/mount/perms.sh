@@ -108,7 +108,11 @@ if [ "$fuse_mode" != 666 ]; then
 	restore_fuse() { chmod "$fuse_mode" /dev/fuse; cleanup; }
 	trap restore_fuse EXIT
 fi
-as_user "$BACKUPFS" mount -f "$US" "$UM" >>"$T/daemon.log" 2>&1 &
+# The user's own state and repository, as "backupfs init" makes them.
+mkdir -p "$T/ustate"; chown "$U:$U" "$T/ustate"
+as_user env BACKUPFS_STATE_ROOT="$T/ustate" "$BACKUPFS" init "$US" >>"$T/init.log" 2>&1
+ok $? "the user initialises its own directory"
+as_user env BACKUPFS_STATE_ROOT="$T/ustate" "$BACKUPFS" mount -f "$US" "$UM" >>"$T/daemon.log" 2>&1 &
 _pids+=($!); _mounts+=("$UM")
 for _ in $(seq 1 100); do is_mounted "$UM" && break; sleep 0.05; done
 is_mounted "$UM"
