@@ -463,6 +463,10 @@ static int upload_all(struct meta *m, struct repository *r, int staging,
 		}
 		if ((ret = meta_upload_done(m, pack)) < 0)
 			break;
+		/* In the repository now: the staged copy is not needed. */
+		unlinkat(staging, hex, 0);
+		snprintf(local, sizeof(local), "%s.index", hex);
+		unlinkat(staging, local, 0);
 	}
 	if (ret == -ENOENT)
 		return 0;

@@ -68,6 +68,8 @@ static const char *reason_name(int reason, char *buf, size_t len)
 	case META_REASON_SCAN: return "scan";
 	case META_REASON_SNAPSHOT: return "snapshot";
 	case META_REASON_META: return "meta";
+	case META_REASON_SYNC: return "sync";
+	case META_REASON_CREATE: return "create";
 	}
 	snprintf(buf, len, "reason-%d", reason);
 	return buf;

@@ -21,13 +21,15 @@
 
 #include "banned.h"
 #include "cmd.h"
+#include "ctl.h"
 #include "mountinfo.h"
 #include "runtime.h"
 
 static const char umount_usage[] =
 	"usage: backupfs umount MOUNTPOINT\n"
 	"\n"
-	"Unmounts a backupfs mount and waits for its daemon to finish.\n";
+	"Saves and uploads every change (as 'backupfs sync' does), unmounts,\n"
+	"and waits for the daemon to finish.\n";
 
 static int do_unmount(const char *path)
 {
@@ -108,6 +110,25 @@ int cmd_umount(int argc, char **argv)
 	}
 	if (runtime_pidfile(real, pidfile, sizeof(pidfile)) == 0)
 		pid = runtime_read_pid(pidfile);
+	/*
+	 * First what "backupfs sync" does: every write so far captured and
+	 * in the repository.  A failure is not a reason to keep the mount:
+	 * what is not uploaded stays queued in the state directory and goes
+	 * at the next mount.
+	 */
+	{
+		char sock[PATH_MAX], msg[512], *reply = NULL;
+		int status = 0;
+
+		if (ctl_sockpath(real, sock, sizeof(sock)) == 0 &&
+		    ctl_call(sock, "sync", 0, &reply, &status, msg,
+			     sizeof(msg)) == 0 && status != 0)
+			fprintf(stderr, "backupfs: warning: sync before unmounting "
+				"'%s' failed: %s; unmounting anyway (the rest is "
+				"uploaded at the next mount)\n", real,
+				reply && *reply ? reply : strerror(-status));
+		free(reply);
+	}
 	err = do_unmount(real);
 	if (err == -EBUSY) {
 		fprintf(stderr, "backupfs: cannot unmount '%s': it is busy "

@@ -281,8 +281,13 @@ fails_with "no '$S/renamed.txt' at " "the new name before the rename" \
 	"$BACKUPFS" cat --at "@$((t_ren - 1))" "$S/renamed.txt"
 
 # --- corruption ----------------------------------------------------------
-pack=$(ls "$state/staging" | grep -E '^[0-9a-f]{64}$')
+pack=$(ls "$repo"/data/*/ | grep -E '^[0-9a-f]{64}$')
 is "$(echo "$pack" | wc -l)" 1 "the import made one pack"
+[ -z "$(ls -A "$state/staging")" ]
+ok $? "init removed the staged pack once it was in the repository"
+# A pack waiting for upload is read from staging: put one back there.
+cp "$repo/data/${pack:0:2}/$pack" "$state/staging/$pack"
+cp "$repo/index/$pack" "$state/staging/$pack.index"
 flip() {	# flip FILE OFFSET: invert one byte in place
 	py '
 import sys
