@@ -362,10 +362,20 @@ static int pack_start(struct capture *c)
 		return -errno;
 	err = pack_writer_open(&c->w, c->mk, fd);
 	if (!err) {
-		char hex[HEX_NAME + 1];
-
 		c->w.target = c->pack_target ? c->pack_target :
 			PACK_TARGET_DEFAULT;
+		/* The repository's level (config); the writer opens with
+		 * the default. */
+		if (c->zstd_level && c->zstd_level != COMPRESS_LEVEL_DEFAULT) {
+			compressor_release(&c->w.z);
+			err = compressor_init(&c->w.z, c->zstd_level);
+			if (err)
+				pack_writer_abort(&c->w);
+		}
+	}
+	if (!err) {
+		char hex[HEX_NAME + 1];
+
 		hex_name(c->w.pack_id, hex);
 		snprintf(name, sizeof(name), "%s.tmp", hex);
 		if (renameat(c->dirfd, tmp, c->dirfd, name) < 0) {

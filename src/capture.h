@@ -123,6 +123,7 @@ struct capture {
 	struct chunker_params cp;
 	int dirfd;			/* staging; the caller's */
 	uint64_t pack_target;		/* 0: PACK_TARGET_DEFAULT */
+	int zstd_level;			/* 0: COMPRESS_LEVEL_DEFAULT */
 
 	struct pack_writer w;
 	int wfd;			/* open pack's fd, -1 if none */

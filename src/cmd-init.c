@@ -46,7 +46,7 @@
 
 static const char init_usage[] =
 	"usage: backupfs init [--repo URL] [--state DIR] [--password-file FILE]\n"
-	"                     [--storage-class CLASS] SOURCE\n"
+	"                     [--storage-class CLASS] [--zstd-level N] SOURCE\n"
 	"\n"
 	"Creates the state and the repository for SOURCE and imports its\n"
 	"current content as the first full backup.\n"
@@ -56,7 +56,8 @@ static const char init_usage[] =
 	"  --state DIR           state directory (default: under /var/lib/backupfs)\n"
 	"  --password-file FILE  read the password from FILE's first line\n"
 	"                        (else $BACKUPFS_PASSWORD, else a prompt)\n"
-	"  --storage-class CLASS storage class for data packs (default STANDARD)\n";
+	"  --storage-class CLASS storage class for data packs (default STANDARD)\n"
+	"  --zstd-level N        compression level, 1 (fastest) to 19 (default 3)\n";
 
 #define BATCH_BYTES (64u << 20)
 
@@ -535,11 +536,12 @@ int cmd_init(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "storage-class", required_argument, NULL, 'c' },
+		{ "zstd-level", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *repo_arg = NULL, *state_arg = NULL, *pwfile = NULL;
-	const char *sclass = NULL;
+	const char *sclass = NULL, *zlevel = NULL;
 	char source[PATH_MAX], state[PATH_MAX], url[PATH_MAX + 16];
 	char path[PATH_MAX + 32], err[600], type[64];
 	struct repository_kdf kdf = { CRYPTO_KEY_OPSLIMIT_DEFAULT,
@@ -559,6 +561,7 @@ int cmd_init(int argc, char **argv)
 		case 's': state_arg = optarg; break;
 		case 'p': pwfile = optarg; break;
 		case 'c': sclass = optarg; break;
+		case 'z': zlevel = optarg; break;
 		case 'h': fputs(init_usage, stdout); return 0;
 		default: fputs(init_usage, stderr); return 2;
 		}
@@ -612,6 +615,15 @@ int cmd_init(int argc, char **argv)
 			    "STANDARD_IA, GLACIER, DEEP_ARCHIVE)", sclass);
 		memcpy(cfg.storage_class, sclass, n + 1);
 	}
+	if (zlevel) {
+		char *end;
+		long l = strtol(zlevel, &end, 10);
+
+		if (!*zlevel || *end || l < 1 || l > 19)
+			die(2, "zstd level '%s' is not valid: give 1 (fastest) "
+			    "to 19 (smallest); the default is 3", zlevel);
+		cfg.zstd_level = (int)l;
+	}
 	if (getenv("BACKUPFS_INSECURE_FAST_KDF")) {	/* the test suite only */
 		kdf.opslimit = CRYPTO_KEY_OPSLIMIT_TEST;
 		kdf.memlimit = CRYPTO_KEY_MEMLIMIT_TEST;
@@ -654,6 +666,8 @@ int cmd_init(int argc, char **argv)
 		goto out;
 	}
 	cap_ready = 1;
+	im.cap.zstd_level = cfg.zstd_level;
+	im.cap.pack_target = cfg.pack_size;
 
 	/* Import. */
 	im.tty = isatty(STDERR_FILENO);

@@ -2209,6 +2209,7 @@ int engine_start(struct engine *e)
 		}
 		w->cap_ok = 1;
 		w->cap.pack_target = e->rcfg.pack_size;
+		w->cap.zstd_level = e->rcfg.zstd_level;
 		if (pthread_create(&w->th, NULL, worker_main, w))
 			return -EAGAIN;
 		w->running = 1;

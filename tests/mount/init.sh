@@ -64,3 +64,16 @@ fails_with "storage class 'glacier' is not valid" "a malformed storage class" \
 	env BACKUPFS_PASSWORD=x "$BACKUPFS" init --storage-class glacier "$T/other"
 "$BACKUPFS" init --help | grep -q -- "--password-file"
 ok $? "init --help lists the options"
+fails_with "zstd level '25' is not valid" "an out-of-range zstd level is refused" \
+	env BACKUPFS_PASSWORD=x "$BACKUPFS" init --zstd-level 25 "$T/other"
+mkdir -p "$T/z1" "$T/z19"
+cat /usr/share/common-licenses/* >"$T/z1/t"	# ~300 KB of real text
+cp "$T/z1/t" "$T/z19/t"
+env BACKUPFS_PASSWORD=x "$BACKUPFS" init --zstd-level 1 "$T/z1" >/dev/null 2>&1 &&
+	env BACKUPFS_PASSWORD=x "$BACKUPFS" init --zstd-level 19 "$T/z19" >/dev/null 2>&1
+ok $? "init with a zstd level"
+r1=$(sed 's|^file://||' "$(awk -F'\t' -v s="$T/z1" '$1 == s {print $2}' "$T/state/registry")/repo")
+r19=$(sed 's|^file://||' "$(awk -F'\t' -v s="$T/z19" '$1 == s {print $2}' "$T/state/registry")/repo")
+packsize() { find "$1/data" -type f -printf '%s\n' | awk '{s += $1} END {print s}'; }
+[ "$(packsize "$r19")" -lt "$(packsize "$r1")" ]
+ok $? "level 19 packs are smaller than level 1 packs (the level is used)"
