@@ -2025,7 +2025,15 @@ static int unlock_key(struct engine *e, const char *pwfile, char *err,
 		e->rcfg = msg->cfg;
 		ret = 0;
 	} else if (got == sizeof(*msg) && msg->status == 'E') {
-		snprintf(err, errlen, "%s", msg->err);
+		/* password.c speaks of --password-file; mount's is -o. */
+		char *at = strstr(msg->err, "use --password-file FILE");
+
+		if (at)
+			snprintf(err, errlen, "%.*suse -o password_file=FILE%s",
+				 (int)(at - msg->err), msg->err,
+				 at + strlen("use --password-file FILE"));
+		else
+			snprintf(err, errlen, "%s", msg->err);
 		ret = -EACCES;
 	} else {
 		snprintf(err, errlen, "cannot unlock repository '%s': the "
