@@ -74,6 +74,13 @@
 
 #define FS_MAX_WRITE (1024 * 1024)
 
+/* An open regular file (on fs->files until released). */
+struct fs_file {
+	struct fs_file *next, *prev;
+	int fd;
+	int wrote;		/* written through this handle since the last cut */
+};
+
 struct fs {
 	struct inode_table table;
 	struct fs_inode root;
@@ -82,13 +89,12 @@ struct fs {
 	int is_root;		/* daemon runs as uid 0: switch fsuid on create */
 	int noflush;		/* SOURCE is local: close() needs no FLUSH */
 	struct fuse_session *se;
+	/* Open files: the kernel sends no RELEASE for those still open when
+	 * the session ends (a signal), so fs_free closes them. */
+	pthread_mutex_t files_lock;
+	struct fs_file files;
 };
 
-/* An open regular file. */
-struct fs_file {
-	int fd;
-	int wrote;		/* written through this handle since the last cut */
-};
 
 /* An open directory. */
 struct fs_dir {
@@ -604,6 +610,15 @@ static int real_open_flags(struct fs *fs, int flags)
 	return flags | O_CLOEXEC;
 }
 
+static void drop_file(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	f->prev->next = f->next;
+	f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->files_lock);
+	free(f);
+}
+
 static int new_file(struct fs *fs, struct fuse_file_info *fi, int fd)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
@@ -611,6 +626,12 @@ static int new_file(struct fs *fs, struct fuse_file_info *fi, int fd)
 	if (!f)
 		return -ENOMEM;
 	f->fd = fd;
+	pthread_mutex_lock(&fs->files_lock);
+	f->next = fs->files.next;
+	f->prev = &fs->files;
+	f->next->prev = f;
+	fs->files.next = f;
+	pthread_mutex_unlock(&fs->files_lock);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
 	fi->noflush = fs->noflush;
@@ -651,7 +672,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     NULL, NULL, S_IFREG);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		/* The opener was interrupted: undo the open, keep the file. */
-		free(file_of(fi));
+		drop_file(fs, file_of(fi));
 		close(fd);
 	}
 	return;
@@ -702,7 +723,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		free(file_of(fi));
+		drop_file(fs, file_of(fi));
 		close(fd);
 	}
 }
@@ -767,7 +788,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	close(f->fd);
 	if (f->wrote)
 		fs_note(fs, FS_CH_CUT, inode_of(req, ino), FS_CUT_CLOSE, 0, 0);
-	free(f);
+	drop_file(fs, f);
 	fuse_reply_err(req, 0);
 }
 
@@ -1249,6 +1270,8 @@ struct fs *fs_new(int root_fd, const struct fs_config *cfg,
 		return NULL;
 	}
 	fs->cfg = *cfg;
+	pthread_mutex_init(&fs->files_lock, NULL);
+	fs->files.next = fs->files.prev = &fs->files;
 	if (hooks)
 		fs->hooks = *hooks;
 	fs->is_root = geteuid() == 0;
@@ -1265,6 +1288,13 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	while (fs->files.next != &fs->files) {
+		struct fs_file *f = fs->files.next;
+
+		close(f->fd);
+		drop_file(fs, f);
+	}
+	pthread_mutex_destroy(&fs->files_lock);
 	inode_table_release(&fs->table);
 	close(fs->root.fd);
 	free(fs);
