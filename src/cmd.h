@@ -15,6 +15,9 @@ int cmd_log(int argc, char **argv);	/* cmd-log.c */
 int cmd_cat(int argc, char **argv);	/* cmd-log.c */
 int cmd_sync(int argc, char **argv);	/* cmd-ctl.c */
 int cmd_status(int argc, char **argv);	/* cmd-ctl.c */
+int cmd_restore(int argc, char **argv);	/* cmd-restore.c */
+int cmd_snapshot(int argc, char **argv);	/* cmd-snapshot.c */
+int cmd_snapshots(int argc, char **argv);	/* cmd-snapshot.c */
 
 /* Checks a directory argument; prints one clear line and returns -1 if bad. */
 int check_dir_arg(const char *role, const char *path, char *real, size_t len);

@@ -1449,3 +1449,78 @@ int meta_inode_devino(struct meta *m, uint64_t inode, uint64_t *dev,
 	sqlite3_finalize(s);
 	return err;
 }
+
+/* --- snapshots ------------------------------------------------------- */
+
+int meta_snapshot_add(struct meta *m, const char *name, uint64_t t, int kind,
+		      int pinned)
+{
+	int outer = m->in_tx, err = op_begin(m);
+	sqlite3_stmt *s;
+
+	if (err)
+		return err;
+	err = once(m, "INSERT INTO snapshot(name, t, kind, pinned)"
+		   " VALUES (?4, ?1, ?2, ?3)", 3, t, (uint64_t)kind,
+		   (uint64_t)!!pinned, &s);
+	if (!err) {
+		err = meta_errno(m, sqlite3_bind_text(s, 4, name, -1,
+						      SQLITE_STATIC));
+		if (!err)
+			err = st_done(m, s);
+		sqlite3_finalize(s);
+	}
+	if (!err)
+		clock_note(m, t);
+	return op_end(m, outer, err);
+}
+
+int meta_snapshot_find(struct meta *m, const char *name, struct meta_snapshot *out)
+{
+	sqlite3_stmt *s;
+	int err = meta_errno(m, sqlite3_prepare_v2(m->db,
+		"SELECT name, t, kind, pinned FROM snapshot WHERE name = ?1",
+		-1, &s, NULL));
+
+	if (err)
+		return err;
+	err = meta_errno(m, sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC));
+	if (!err && !(err = st_row(m, s))) {
+		snprintf(out->name, sizeof(out->name), "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+		out->t = (uint64_t)sqlite3_column_int64(s, 1);
+		out->kind = sqlite3_column_int(s, 2);
+		out->pinned = sqlite3_column_int(s, 3);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+int meta_snapshots(struct meta *m,
+		   int (*cb)(void *arg, const struct meta_snapshot *sn),
+		   void *arg)
+{
+	sqlite3_stmt *s;
+	int err = meta_errno(m, sqlite3_prepare_v2(m->db,
+		"SELECT name, t, kind, pinned FROM snapshot ORDER BY t, name",
+		-1, &s, NULL)), rc;
+
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct meta_snapshot sn;
+
+		snprintf(sn.name, sizeof(sn.name), "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+		sn.t = (uint64_t)sqlite3_column_int64(s, 1);
+		sn.kind = sqlite3_column_int(s, 2);
+		sn.pinned = sqlite3_column_int(s, 3);
+		err = cb(arg, &sn);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = meta_errno(m, rc);
+	sqlite3_finalize(s);
+	return err;
+}

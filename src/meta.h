@@ -258,4 +258,26 @@ int meta_upload_pending(struct meta *m, uint64_t upto, uint64_t *count);
 int meta_inode_devino(struct meta *m, uint64_t inode, uint64_t *dev,
 		      uint64_t *ino);
 
+/* --- snapshots: named instants (doc/snapshots.md) ------------------- */
+
+#define META_SNAPSHOT_NAME_MAX 64
+enum meta_snapshot_kind { META_SNAP_SCHEDULED = 1, META_SNAP_MANUAL = 2 };
+
+struct meta_snapshot {
+	char name[META_SNAPSHOT_NAME_MAX + 1];
+	uint64_t t;
+	int kind, pinned;
+};
+
+/* -EEXIST if the name is taken. */
+int meta_snapshot_add(struct meta *m, const char *name, uint64_t t, int kind,
+		      int pinned);
+/* -ENOENT if there is none by that name. */
+int meta_snapshot_find(struct meta *m, const char *name,
+		       struct meta_snapshot *out);
+/* Every snapshot in order of time; stops at a non-zero return of cb. */
+int meta_snapshots(struct meta *m,
+		   int (*cb)(void *arg, const struct meta_snapshot *sn),
+		   void *arg);
+
 #endif
