@@ -215,3 +215,61 @@ int cmd_status(int argc, char **argv)
 	free(reply);
 	return ret;
 }
+
+static const char snapshot_usage[] =
+	"usage: backupfs snapshot [--name NAME] [--pin] MOUNTPOINT\n"
+	"\n"
+	"Takes a crash-consistent snapshot of the whole tree now: every file\n"
+	"exactly as it is at one instant, files being written included.  Prints\n"
+	"the snapshot's name (and nothing else); it appears in every\n"
+	"directory's .snapshots/.\n"
+	"\n"
+	"  -n, --name NAME   name it (letters, digits, '.', '_', '-'); default:\n"
+	"                    the UTC time, YYYY-MM-DDTHHMMSSZ\n"
+	"  -p, --pin         keep it whatever a retention policy says\n"
+	"  -h, --help        show this help\n";
+
+int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "pin", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char real[PATH_MAX], req[CTL_REQUEST_MAX], *reply = NULL;
+	const char *name = NULL;
+	int pin = 0, c, status = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:ph", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': name = optarg; break;
+		case 'p': pin = 1; break;
+		case 'h': fputs(snapshot_usage, stdout); return 0;
+		default: fputs(snapshot_usage, stderr); return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(snapshot_usage, stderr);
+		return 2;
+	}
+	if (name && (!*name || strchr(name, ' ') || strchr(name, '\n') ||
+		     strlen(name) > 200)) {
+		fprintf(stderr, "backupfs: snapshot name '%s' is not valid: use "
+			"letters, digits, '.', '_' and '-'\n", name);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "snapshot %d %s", pin, name ? name : "-");
+	if (ask_daemon("snapshot", argv[optind], req, 0, "0", real, &reply,
+		       &status) < 0)
+		return 1;
+	if (status) {
+		print_failure("snapshot", real, reply, status);
+		free(reply);
+		return status == -EINVAL ? 2 : 1;
+	}
+	fputs(reply, stdout);
+	free(reply);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -25,6 +25,7 @@
 #include "banned.h"
 #include "cmd.h"
 #include "engine.h"
+#include "snapview.h"
 #include "fs.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -198,6 +199,7 @@ int cmd_mount(int argc, char **argv)
 	};
 	char source[PATH_MAX], mnt[PATH_MAX], err[1024], fuse_opts[1024];
 	struct fs_hooks hooks;
+	struct snapview *snap = NULL;
 	struct mount_opts opts;
 	struct ready_arg ready = { 0 };
 	int foreground = 0, c, fd, ret;
@@ -318,6 +320,7 @@ int cmd_mount(int argc, char **argv)
 			.source = source, .mountpoint = mnt,
 			.state = opts.state, .password_file = opts.password_file,
 			.version_interval = opts.version_interval,
+			.snapshot_interval = opts.snapshot_interval,
 		};
 
 		if (engine_open(&ec, fd, &ready.engine, err, sizeof(err)) < 0) {
@@ -328,12 +331,25 @@ int cmd_mount(int argc, char **argv)
 	}
 	engine_hooks(ready.engine, &hooks);
 	fs = fs_new(fd, &opts.fs, &hooks);
-	if (!fs) {
-		close(fd);
+	{
+		uint64_t rdev, rino;
+
+		engine_root(ready.engine, &rdev, &rino);
+		snap = snapview_new(engine_state(ready.engine),
+				    engine_repository(ready.engine), rdev, rino,
+				    opts.fs.attr_timeout);
+	}
+	if (!fs || !snap) {
+		if (fs)
+			fs_free(fs);
+		else
+			close(fd);
+		snapview_free(snap);
 		engine_free(ready.engine);
 		fprintf(stderr, "backupfs: out of memory\n");
 		return 1;
 	}
+	fs_set_snapview(fs, snap);
 	ready.mountpoint = mnt;
 	ret = fs_serve(fs, mnt, fuse_opts, foreground, on_ready, &ready);
 	/* Unmounted: every file is closed; commit what is left. */
@@ -341,6 +357,7 @@ int cmd_mount(int argc, char **argv)
 	if (ready.pidfile[0])
 		unlink(ready.pidfile);
 	fs_free(fs);
+	snapview_free(snap);
 	engine_free(ready.engine);
 	return ret;
 }

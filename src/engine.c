@@ -140,7 +140,8 @@ struct engine {
 	char source[PATH_MAX], mnt[PATH_MAX], state[PATH_MAX];
 	char url[PATH_MAX + 16];
 	char state_db[PATH_MAX + 16];
-	double interval;
+	double interval, snap_interval;
+	struct repository shared_repo;	/* for readers (snapview) */
 	int root_fd;			/* O_PATH of SOURCE (ours) */
 	uint64_t root_dev, root_ino;
 	int staging_fd, journal_fd;
@@ -433,21 +434,33 @@ static void job_push(struct engine *e, struct job *jb)
  * Cuts the file (dev, ino) if it has unsaved writes: "the file as it is
  * now" becomes a capture job.  Costs a lock, an fstat and a list swap.
  */
+/* The same, with the file's stripe held exclusive by the caller; t = 0:
+ * now. */
+static void cut_file_locked(struct engine *e, uint64_t dev, uint64_t ino,
+			    int reason, uint64_t t);
+
 static void cut_file(struct engine *e, uint64_t dev, uint64_t ino, int reason)
 {
 	pthread_rwlock_t *lk = stripe(e, ino);
+
+	pthread_rwlock_wrlock(lk);
+	cut_file_locked(e, dev, ino, reason, 0);
+	pthread_rwlock_unlock(lk);
+}
+
+static void cut_file_locked(struct engine *e, uint64_t dev, uint64_t ino,
+			    int reason, uint64_t t)
+{
 	struct efile *ef;
 	struct journal_cut *cut;
 	struct stat st;
 	struct job *jb;
 	int fd;
 
-	pthread_rwlock_wrlock(lk);
 	pthread_mutex_lock(&e->ftab_lock);
 	ef = *ftab_slot(e, dev, ino);
 	if (!ef || !ef->dirty) {
 		pthread_mutex_unlock(&e->ftab_lock);
-		pthread_rwlock_unlock(lk);
 		return;
 	}
 	fd = ef->fd;
@@ -455,8 +468,7 @@ static void cut_file(struct engine *e, uint64_t dev, uint64_t ino, int reason)
 	ef->dirty = 0;		/* its reference passes to the job */
 	pthread_mutex_unlock(&e->ftab_lock);
 	jb = calloc(1, sizeof(*jb));
-	if (fd < 0 || fstat(fd, &jb->st) < 0 || !jb) {
-		pthread_rwlock_unlock(lk);
+	if (!jb || fd < 0 || fstat(fd, &jb->st) < 0) {
 		fail(e, "cannot read inode %" PRIu64 " of '%s' to save a version "
 		     "(it stays marked dirty and is captured at the next mount)",
 		     ino, e->source);
@@ -467,7 +479,7 @@ static void cut_file(struct engine *e, uint64_t dev, uint64_t ino, int reason)
 		return;
 	}
 	st = jb->st;
-	jb->t = eng_now(e);
+	jb->t = t ? t : eng_now(e);
 	cut = journal_cut(e->j, file_key(dev, ino), jb->t, (uint64_t)st.st_size,
 			  fd);
 	if (!cut) {
@@ -479,11 +491,9 @@ static void cut_file(struct engine *e, uint64_t dev, uint64_t ino, int reason)
 		else
 			close(fd);
 		pthread_mutex_unlock(&e->ftab_lock);
-		pthread_rwlock_unlock(lk);
 		free(jb);
 		return;
 	}
-	pthread_rwlock_unlock(lk);
 	jb->ef = ef;
 	jb->cut = cut;
 	jb->fd = fd;
@@ -685,6 +695,22 @@ static void hk_changed(void *ctx, const struct fs_change *ch)
 				      META_REASON_FSYNC : META_REASON_CLOSE);
 		break;
 	}
+}
+
+struct repository *engine_repository(struct engine *e)
+{
+	return &e->shared_repo;
+}
+
+const char *engine_state(struct engine *e)
+{
+	return e->state;
+}
+
+void engine_root(struct engine *e, uint64_t *dev, uint64_t *ino)
+{
+	*dev = e->root_dev;
+	*ino = e->root_ino;
 }
 
 void engine_hooks(struct engine *e, struct fs_hooks *h)
@@ -1304,11 +1330,16 @@ static void *uploader_main(void *arg)
 	return NULL;
 }
 
+static int engine_snapshot(struct engine *e, const char *name, int pinned,
+			   int kind, char *out, size_t outlen, char *err,
+			   size_t errlen);
+
 /* --- timer: version_interval --------------------------------------------- */
 
 static void *timer_main(void *arg)
 {
 	struct engine *e = arg;
+	uint64_t last_snap = mono_ns();
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
@@ -1322,6 +1353,17 @@ static void *timer_main(void *arg)
 		pthread_mutex_unlock(&e->lock);
 		if (e->interval > 0)
 			cut_all(e, META_REASON_INTERVAL, e->interval);
+		if (e->snap_interval > 0 &&
+		    mono_ns() - last_snap >= (uint64_t)(e->snap_interval * 1e9)) {
+			char name[96], err[512];
+
+			last_snap = mono_ns();
+			if (engine_snapshot(e, NULL, 0, META_SNAP_SCHEDULED, name,
+					    sizeof(name), err, sizeof(err)) < 0 &&
+			    !e->stopping)
+				fail(e, "scheduled snapshot of '%s' failed: %s",
+				     e->source, err);
+		}
 		pthread_mutex_lock(&e->lock);
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -1330,19 +1372,16 @@ static void *timer_main(void *arg)
 
 /* --- sync and status ----------------------------------------------------- */
 
-/* Every write before the call captured, committed and in the repository. */
-static int engine_sync(struct engine *e, char **reply)
+/* Waits until every cut taken and every event queued so far is committed
+ * (the workers commit at once, not after COMMIT_DELAY).  -ESHUTDOWN if
+ * the daemon stops meanwhile. */
+static int flush_commits(struct engine *e)
 {
-	uint64_t target, ev_target, max_pack = 0, pending = 1, gen;
-	struct meta *m = NULL;
-	char err[256];
-	int ret;
+	uint64_t target, ev_target;
 
-	cut_all(e, META_REASON_SYNC, 0);
 	pthread_mutex_lock(&e->lock);
 	target = e->job_no;
 	ev_target = e->ev_seq;
-	gen = e->upload_fail_gen;
 	if (target > e->flush_target)
 		e->flush_target = target;
 	pthread_cond_broadcast(&e->cond);
@@ -1359,12 +1398,126 @@ static int engine_sync(struct engine *e, char **reply)
 			break;
 		if (e->stopping) {
 			pthread_mutex_unlock(&e->lock);
-			*reply = strdup("the daemon is shutting down");
 			return -ESHUTDOWN;
 		}
 		pthread_cond_wait(&e->cond, &e->lock);
 	}
 	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+/* A snapshot name given by a user: [A-Za-z0-9._-], not starting with '.'
+ * or '@' (those are ".", "..", ".snapshots" and "@TIME"). */
+static int snapshot_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	return len > 0 && len <= META_SNAPSHOT_NAME_MAX && n[0] != '.' &&
+	       n[0] != '@' && strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789._-")
+				      == len;
+}
+
+/*
+ * A crash-consistent snapshot (doc/snapshots.md §1): every stripe held
+ * exclusive while every dirty file is cut at one instant T, then the
+ * captures committed, then the row.
+ */
+static int engine_snapshot(struct engine *e, const char *name, int pinned,
+			   int kind, char *out, size_t outlen, char *err,
+			   size_t errlen)
+{
+	struct { uint64_t dev, ino; } *v = NULL;
+	size_t n = 0, cap = 0;
+	struct meta *m = NULL;
+	uint64_t T;
+	char merr[256];
+	int ret;
+
+	if (name && !snapshot_name_ok(name)) {
+		sfmt(err, errlen, "snapshot name '%s' is not valid: use letters, "
+		     "digits, '.', '_' and '-' (at most %d), not starting with "
+		     "'.' or '@'", name, META_SNAPSHOT_NAME_MAX);
+		return -EINVAL;
+	}
+	for (int i = 0; i < NSTRIPES; i++)
+		pthread_rwlock_wrlock(&e->stripes[i]);
+	T = eng_now(e);
+	pthread_mutex_lock(&e->ftab_lock);
+	for (size_t b = 0; b < FTAB_BUCKETS; b++)
+		for (struct efile *ef = e->ftab[b]; ef; ef = ef->next) {
+			if (!ef->dirty)
+				continue;
+			v = array_grow(v, &cap, n + 1, sizeof(*v));
+			if (!v)
+				break;
+			v[n].dev = ef->dev;
+			v[n++].ino = ef->ino;
+		}
+	pthread_mutex_unlock(&e->ftab_lock);
+	for (size_t i = 0; v && i < n; i++)
+		cut_file_locked(e, v[i].dev, v[i].ino, META_REASON_SNAPSHOT, T);
+	for (int i = NSTRIPES; i-- > 0;)
+		pthread_rwlock_unlock(&e->stripes[i]);
+	free(v);
+	if (cap && !v) {
+		sfmt(err, errlen, "out of memory taking a snapshot");
+		return -ENOMEM;
+	}
+	if (flush_commits(e) < 0) {
+		sfmt(err, errlen, "the daemon is shutting down");
+		return -ESHUTDOWN;
+	}
+	ret = meta_open(e->state_db, 0, &m, merr, sizeof(merr));
+	if (ret) {
+		sfmt(err, errlen, "%s", merr);
+		return ret;
+	}
+	if (name) {
+		sfmt(out, outlen, "%s", name);
+		ret = meta_snapshot_add(m, out, T, kind, pinned);
+		if (ret == -EEXIST)
+			sfmt(err, errlen, "a snapshot named '%s' exists already",
+			     name);
+	} else {
+		char base[32];
+		time_t sec = (time_t)(T / 1000000000u);
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H%M%SZ", &tm);
+		sfmt(out, outlen, "%s", base);
+		ret = meta_snapshot_add(m, out, T, kind, pinned);
+		for (int k = 2; ret == -EEXIST && k < 1000; k++) {
+			sfmt(out, outlen, "%s-%d", base, k);
+			ret = meta_snapshot_add(m, out, T, kind, pinned);
+		}
+	}
+	if (ret && ret != -EEXIST)
+		sfmt(err, errlen, "cannot record the snapshot in '%s': %s",
+		     e->state_db, strerror(-ret));
+	meta_close(m);
+	if (!ret)
+		log_info("snapshot %s of '%s' (%zu files cut)", out, e->source, n);
+	return ret;
+}
+
+/* Every write before the call captured, committed and in the repository. */
+static int engine_sync(struct engine *e, char **reply)
+{
+	uint64_t max_pack = 0, pending = 1, gen;
+	struct meta *m = NULL;
+	char err[256];
+	int ret;
+
+	cut_all(e, META_REASON_SYNC, 0);
+	pthread_mutex_lock(&e->lock);
+	gen = e->upload_fail_gen;
+	pthread_mutex_unlock(&e->lock);
+	if (flush_commits(e) < 0) {
+		*reply = strdup("the daemon is shutting down");
+		return -ESHUTDOWN;
+	}
 
 	ret = meta_open(e->state_db, 0, &m, err, sizeof(err));
 	if (!ret)
@@ -1568,6 +1721,33 @@ static int ctl_handle(void *arg, const char *req, char **reply)
 		return engine_status(e, 0, reply);
 	if (!strcmp(req, "status json"))
 		return engine_status(e, 1, reply);
+	if (!strncmp(req, "snapshot ", 9)) {
+		/* "snapshot PIN NAME|-" */
+		char name[META_SNAPSHOT_NAME_MAX + 16], err[512];
+		const char *nm = req + 11;
+		int ret;
+
+		if (strlen(req) < 12 || (req[9] != '0' && req[9] != '1') ||
+		    req[10] != ' ') {
+			*reply = strdup("malformed snapshot request");
+			return -EINVAL;
+		}
+		ret = engine_snapshot(e, strcmp(nm, "-") ? nm : NULL,
+				      req[9] == '1', META_SNAP_MANUAL, name,
+				      sizeof(name), err, sizeof(err));
+		if (ret) {
+			*reply = strdup(err);
+			return ret;
+		}
+		{
+			size_t l = strlen(name);
+
+			name[l] = '\n';
+			name[l + 1] = '\0';
+		}
+		*reply = strdup(name);
+		return 0;
+	}
 	*reply = strdup("unknown request (is 'backupfs' newer than the daemon?)");
 	return -EINVAL;
 }
@@ -2079,6 +2259,7 @@ int engine_open(const struct engine_config *cfg, int root_fd,
 	snprintf(e->source, sizeof(e->source), "%s", cfg->source);
 	snprintf(e->mnt, sizeof(e->mnt), "%s", cfg->mountpoint);
 	e->interval = cfg->version_interval;
+	e->snap_interval = cfg->snapshot_interval;
 	if (cfg->state && cfg->state[0]) {
 		if (!realpath(cfg->state, e->state)) {
 			ret = -errno;
@@ -2146,6 +2327,9 @@ int engine_open(const struct engine_config *cfg, int root_fd,
 	}
 	e->root_dev = (uint64_t)st.st_dev;
 	e->root_ino = (uint64_t)st.st_ino;
+	e->shared_repo.repo = e->repo;
+	e->shared_repo.mk = e->mk;
+	e->shared_repo.cfg = e->rcfg;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra,
 		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

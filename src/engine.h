@@ -35,6 +35,7 @@
 #define BACKUPFS_ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fs-hooks.h"
 
@@ -46,11 +47,17 @@ struct engine_config {
 	const char *state;		/* NULL or "": from the registry */
 	const char *password_file;	/* NULL or "": env or prompt */
 	double version_interval;	/* seconds, 0: off */
+	double snapshot_interval;	/* seconds, 0: off */
 };
 
 int engine_open(const struct engine_config *cfg, int root_fd,
 		struct engine **out, char *err, size_t errlen);
 void engine_hooks(struct engine *e, struct fs_hooks *h);
+/* The unlocked repository (for readers: the .snapshots view); the
+ * engine's, valid until engine_free. */
+struct repository *engine_repository(struct engine *e);
+const char *engine_state(struct engine *e);
+void engine_root(struct engine *e, uint64_t *dev, uint64_t *ino);
 int engine_start(struct engine *e);
 void engine_stop(struct engine *e);
 void engine_free(struct engine *e);

@@ -71,6 +71,7 @@
 #include "fs-inode.h"
 #include "fs.h"
 #include "log.h"
+#include "snapview.h"
 
 #define FS_MAX_WRITE (1024 * 1024)
 
@@ -89,6 +90,7 @@ struct fs {
 	int is_root;		/* daemon runs as uid 0: switch fsuid on create */
 	int noflush;		/* SOURCE is local: close() needs no FLUSH */
 	struct fuse_session *se;
+	struct snapview *snap;	/* the .snapshots view, or NULL */
 	/* Open files: the kernel sends no RELEASE for those still open when
 	 * the session ends (a signal), so fs_free closes them. */
 	pthread_mutex_t files_lock;
@@ -281,7 +283,7 @@ static int do_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
 	return 0;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void real_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -299,22 +301,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 }
 
-static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+static void real_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	if (ino != FUSE_ROOT_ID)
 		inode_table_forget(&fs_of(req)->table, inode_of(req, ino),
 				   nlookup);
-	fuse_reply_none(req);
-}
-
-static void op_forget_multi(fuse_req_t req, size_t count,
-			    struct fuse_forget_data *forgets)
-{
-	for (size_t i = 0; i < count; i++)
-		if (forgets[i].ino != FUSE_ROOT_ID)
-			inode_table_forget(&fs_of(req)->table,
-					   inode_of(req, forgets[i].ino),
-					   forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -335,7 +326,7 @@ static void reply_attr(fuse_req_t req, struct fs_inode *in, int fd)
 		fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+static void real_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	reply_attr(req, inode_of(req, ino), fi ? file_of(fi)->fd : -1);
@@ -366,7 +357,7 @@ static int set_times(struct fs_inode *in, int fd, const struct stat *attr,
 	return utimensat(AT_FDCWD, proc_path(&p, in->fd), tv, 0) < 0 ? -errno : 0;
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+static void real_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -436,7 +427,7 @@ out_err:
 	fuse_reply_err(req, -err);
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+static void real_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
 	ssize_t n = readlinkat(inode_of(req, ino)->fd, "", buf, sizeof(buf));
@@ -472,7 +463,7 @@ static void reply_new_entry(fuse_req_t req, struct fs_inode *parent,
 	fuse_reply_entry(req, &e);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void real_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	struct fs_inode *dir = inode_of(req, parent);
@@ -486,7 +477,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_new_entry(req, dir, name, NULL, err);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void real_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct fs_inode *dir = inode_of(req, parent);
@@ -500,7 +491,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_new_entry(req, dir, name, NULL, err);
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+static void real_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
 	struct fs_inode *dir = inode_of(req, parent);
@@ -514,7 +505,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	reply_new_entry(req, dir, name, link, err);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+static void real_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		    const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -561,17 +552,17 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, 0);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void real_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	do_remove(req, parent, name, 0);
 }
 
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void real_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	do_remove(req, parent, name, AT_REMOVEDIR);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void real_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
@@ -638,7 +629,7 @@ static int new_file(struct fs *fs, struct fuse_file_info *fi, int fd)
 	return 0;
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void real_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -683,7 +674,7 @@ out_err:
 	fuse_reply_err(req, -err);
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void real_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *in = inode_of(req, ino);
@@ -728,7 +719,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void real_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -740,7 +731,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
+static void real_write_buf(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
@@ -767,7 +758,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_write(req, (size_t)res);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void real_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int fd = dup(file_of(fi)->fd);
 
@@ -779,7 +770,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino,
+static void real_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -792,7 +783,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+static void real_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -808,7 +799,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, 0);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+static void real_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -837,7 +828,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	fuse_reply_err(req, 0);
 }
 
-static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+static void real_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 			       off_t off_in, struct fuse_file_info *fi_in,
 			       fuse_ino_t ino_out, off_t off_out,
 			       struct fuse_file_info *fi_out, size_t len,
@@ -865,7 +856,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	fuse_reply_write(req, (size_t)res);
 }
 
-static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+static void real_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
 	off_t res = lseek(file_of(fi)->fd, off, whence);
@@ -884,7 +875,7 @@ static struct fs_dir *dir_of(struct fuse_file_info *fi)
 	return (struct fs_dir *)(uintptr_t)fi->fh;
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+static void real_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_dir *d = calloc(1, sizeof(*d));
@@ -928,7 +919,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fs_dir *d = dir_of(fi);
 	char *buf, *p;
 	size_t rem = size;
-	int err = 0;
+	int err = 0, eof = 0;
 
 	buf = malloc(size);
 	if (!buf) {
@@ -936,6 +927,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		return;
 	}
 	p = buf;
+	if (offset == INT64_MAX) {	/* after the .snapshots entry */
+		fuse_reply_buf(req, buf, 0);
+		free(buf);
+		return;
+	}
 	if (offset != d->offset) {
 		seekdir(d->dp, offset);
 		d->entry = NULL;
@@ -952,6 +948,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			d->entry = readdir(d->dp);
 			if (!d->entry) {
 				err = errno;	/* 0 at the end */
+				eof = !err;
 				break;
 			}
 		}
@@ -1000,6 +997,23 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		d->entry = NULL;
 		d->offset = next;
 	}
+	/* -o snapdir=visible: .snapshots last, at the offset after all. */
+	if (eof && fs->snap && fs->cfg.snapdir_visible) {
+		struct fuse_entry_param e;
+		size_t len;
+
+		memset(&e, 0, sizeof(e));
+		e.attr.st_mode = S_IFDIR;
+		e.attr.st_ino = 2;	/* any non-zero: the entry is virtual */
+		len = plus ? fuse_add_direntry_plus(req, p, rem, SNAPVIEW_NAME,
+						    &e, INT64_MAX) :
+			     fuse_add_direntry(req, p, rem, SNAPVIEW_NAME,
+					       &e.attr, INT64_MAX);
+		if (len <= rem) {
+			p += len;
+			rem -= len;
+		}
+	}
 	/* An error after some entries is reported by the next call. */
 	if (err && rem == size)
 		fuse_reply_err(req, err);
@@ -1008,19 +1022,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(buf);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+static void real_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t offset, struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, offset, fi, 0);
 }
 
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+static void real_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t offset, struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, offset, fi, 1);
 }
 
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+static void real_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct fs_dir *d = dir_of(fi);
@@ -1031,7 +1045,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+static void real_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
 	int fd = dirfd(dir_of(fi)->dp);
@@ -1041,7 +1055,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, res < 0 ? errno : 0);
 }
 
-static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+static void real_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
@@ -1051,7 +1065,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+static void real_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct proc_path p;
 	struct fs_inode *in = inode_of(req, ino);
@@ -1071,7 +1085,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
  * own xattrs cannot be reached that way (the path would follow it), and
  * Linux allows only trusted.* and security.* on symlinks: we report none.
  */
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+static void real_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct fs *fs = fs_of(req);
@@ -1101,7 +1115,7 @@ static void reply_xattr_result(fuse_req_t req, size_t size, char *buf,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+static void real_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
 	struct fs_inode *in = inode_of(req, ino);
@@ -1122,7 +1136,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void real_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs_inode *in = inode_of(req, ino);
 	struct proc_path p;
@@ -1142,7 +1156,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void real_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *in = inode_of(req, ino);
@@ -1188,6 +1202,327 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = FS_MAX_WRITE;
 	conn->max_readahead = FS_MAX_WRITE;
 	conn->time_gran = 1;
+}
+
+
+/* --- the .snapshots view (snapview.c): dispatch and EROFS ---------------- */
+
+#define VIRT(ino) snapview_is_node(ino)
+#define SNAP(req) (fs_of(req)->snap)
+
+static int is_snapname(fuse_req_t req, const char *name)
+{
+	return SNAP(req) && strcmp(name, SNAPVIEW_NAME) == 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (VIRT(parent))
+		snapview_lookup(SNAP(req), req, parent, name);
+	else if (is_snapname(req, name))
+		snapview_lookup_root(SNAP(req), req, inode_of(req, parent)->dev,
+				     inode_of(req, parent)->ino);
+	else
+		real_lookup(req, parent, name);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	if (VIRT(ino)) {
+		snapview_forget(SNAP(req), ino, nlookup);
+		fuse_reply_none(req);
+	} else {
+		real_forget(req, ino, nlookup);
+	}
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (VIRT(forgets[i].ino))
+			snapview_forget(SNAP(req), forgets[i].ino,
+					forgets[i].nlookup);
+		else if (forgets[i].ino != FUSE_ROOT_ID)
+			inode_table_forget(&fs_of(req)->table,
+					   inode_of(req, forgets[i].ino),
+					   forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_getattr(SNAP(req), req, ino);
+	else
+		real_getattr(req, ino, fi);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else
+		real_setattr(req, ino, attr, to_set, fi);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	if (VIRT(ino))
+		snapview_readlink(SNAP(req), req, ino);
+	else
+		real_readlink(req, ino);
+}
+
+/* A new name: refused in the view, and ".snapshots" is reserved. */
+static int new_name_refused(fuse_req_t req, fuse_ino_t parent,
+			    const char *name)
+{
+	if (VIRT(parent) || is_snapname(req, name)) {
+		fuse_reply_err(req, EROFS);
+		return 1;
+	}
+	return 0;
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	if (!new_name_refused(req, parent, name))
+		real_mknod(req, parent, name, mode, rdev);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	if (!new_name_refused(req, parent, name))
+		real_mkdir(req, parent, name, mode);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	if (!new_name_refused(req, parent, name))
+		real_symlink(req, link, parent, name);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		    const char *name)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else if (!new_name_refused(req, parent, name))
+		real_link(req, ino, parent, name);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (!new_name_refused(req, parent, name))
+		real_unlink(req, parent, name);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (!new_name_refused(req, parent, name))
+		real_rmdir(req, parent, name);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	if (new_name_refused(req, parent, name))
+		return;
+	if (!new_name_refused(req, newparent, newname))
+		real_rename(req, parent, name, newparent, newname, flags);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	if (!new_name_refused(req, parent, name))
+		real_create(req, parent, name, mode, fi);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_open(SNAP(req), req, ino, fi);
+	else
+		real_open(req, ino, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_read(SNAP(req), req, size, off, fi);
+	else
+		real_read(req, ino, size, off, fi);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_bufvec *in_buf, off_t off,
+			 struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else
+		real_write_buf(req, ino, in_buf, off, fi);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, 0);
+	else
+		real_flush(req, ino, fi);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_release(SNAP(req), req, fi);
+	else
+		real_release(req, ino, fi);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, 0);
+	else
+		real_fsync(req, ino, datasync, fi);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else
+		real_fallocate(req, ino, mode, offset, length, fi);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	if (VIRT(ino_out))
+		fuse_reply_err(req, EROFS);
+	else if (VIRT(ino_in))
+		fuse_reply_err(req, EXDEV);	/* the kernel copies by reading */
+	else
+		real_copy_file_range(req, ino_in, off_in, fi_in, ino_out,
+				     off_out, fi_out, len, flags);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_lseek(SNAP(req), req, off, whence, fi);
+	else
+		real_lseek(req, ino, off, whence, fi);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_opendir(SNAP(req), req, ino, fi);
+	else
+		real_opendir(req, ino, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_readdir(SNAP(req), req, ino, size, offset, fi, 0);
+	else
+		real_readdir(req, ino, size, offset, fi);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t offset, struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_readdir(SNAP(req), req, ino, size, offset, fi, 1);
+	else
+		real_readdirplus(req, ino, size, offset, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		snapview_releasedir(SNAP(req), req, fi);
+	else
+		real_releasedir(req, ino, fi);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, 0);
+	else
+		real_fsyncdir(req, ino, datasync, fi);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	real_statfs(req, VIRT(ino) ? FUSE_ROOT_ID : ino);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	else
+		real_access(req, ino, mask);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else
+		real_setxattr(req, ino, name, value, size, flags);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	if (VIRT(ino))
+		snapview_getxattr(SNAP(req), req, ino, name, size);
+	else
+		real_getxattr(req, ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (VIRT(ino))
+		snapview_listxattr(SNAP(req), req, ino, size);
+	else
+		real_listxattr(req, ino, size);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	if (VIRT(ino))
+		fuse_reply_err(req, EROFS);
+	else
+		real_removexattr(req, ino, name);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1282,6 +1617,11 @@ struct fs *fs_new(int root_fd, const struct fs_config *cfg,
 	fs->root.type = S_IFDIR;
 	inode_table_pin(&fs->table, &fs->root);
 	return fs;
+}
+
+void fs_set_snapview(struct fs *fs, struct snapview *v)
+{
+	fs->snap = v;
 }
 
 void fs_free(struct fs *fs)

@@ -15,12 +15,17 @@ struct fs_config {
 	int writeback;		/* kernel writeback cache */
 	int readonly;
 	int debug;
+	int snapdir_visible;	/* readdir lists .snapshots */
 };
 
 /* Takes ownership of root_fd (an O_PATH directory fd of SOURCE). */
 struct fs *fs_new(int root_fd, const struct fs_config *cfg,
 		  const struct fs_hooks *hooks);
 void fs_free(struct fs *fs);
+struct snapview;
+/* Serves .snapshots in every directory from v (snapview.h); before
+ * fs_serve.  v stays the caller's. */
+void fs_set_snapview(struct fs *fs, struct snapview *v);
 
 /*
  * Mounts at mountpoint, detaches unless foreground, serves requests until

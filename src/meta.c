@@ -1524,3 +1524,26 @@ int meta_snapshots(struct meta *m,
 	sqlite3_finalize(s);
 	return err;
 }
+
+int meta_tree_size_at(struct meta *m, uint64_t T, uint64_t *files,
+		      uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	T = instant(T);
+	/* Regular files alive at T, each with its last content version. */
+	err = once(m, "SELECT count(*), coalesce(sum((SELECT v.size FROM version v"
+		   " WHERE v.inode = i.id AND v.t <= ?1 AND v.manifest IS NOT NULL"
+		   " ORDER BY v.t DESC LIMIT 1)), 0) FROM inode i"
+		   " WHERE i.kind = 32768 AND i.born <= ?1"
+		   " AND (i.died IS NULL OR i.died > ?1)", 1, T, 0, 0, &s);
+	if (err)
+		return err;
+	if (!(err = st_row(m, s))) {
+		*files = (uint64_t)sqlite3_column_int64(s, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return err;
+}

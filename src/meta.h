@@ -275,6 +275,9 @@ int meta_snapshot_add(struct meta *m, const char *name, uint64_t t, int kind,
 /* -ENOENT if there is none by that name. */
 int meta_snapshot_find(struct meta *m, const char *name,
 		       struct meta_snapshot *out);
+/* Regular files alive at T and the sum of their sizes. */
+int meta_tree_size_at(struct meta *m, uint64_t T, uint64_t *files,
+		      uint64_t *bytes);
 /* Every snapshot in order of time; stops at a non-zero return of cb. */
 int meta_snapshots(struct meta *m,
 		   int (*cb)(void *arg, const struct meta_snapshot *sn),

@@ -39,6 +39,7 @@ void mount_opts_init(struct mount_opts *o)
 	o->fs.attr_timeout = 1.0;
 	o->fs.entry_timeout = 1.0;
 	o->version_interval = 60.0;
+	o->snapshot_interval = 3600.0;
 }
 
 static int append(char *buf, size_t len, const char *s)
@@ -70,14 +71,27 @@ static int parse_one(struct mount_opts *o, char *opt, char *err, size_t errlen)
 			o->fs.entry_timeout = secs;
 		return 0;
 	}
-	if (strcmp(opt, "version_interval") == 0) {
+	if (strcmp(opt, "version_interval") == 0 ||
+	    strcmp(opt, "snapshot_interval") == 0) {
 		if (!val || parse_seconds(val, &secs) < 0) {
-			snprintf(err, errlen, "option 'version_interval' needs a "
-				 "number of seconds, e.g. version_interval=60 "
-				 "(0 turns it off)");
+			snprintf(err, errlen, "option '%s' needs a number of "
+				 "seconds, e.g. %s=%s (0 turns it off)", opt, opt,
+				 opt[0] == 'v' ? "60" : "3600");
 			return -EINVAL;
 		}
-		o->version_interval = secs;
+		if (opt[0] == 'v')
+			o->version_interval = secs;
+		else
+			o->snapshot_interval = secs;
+		return 0;
+	}
+	if (strcmp(opt, "snapdir") == 0) {
+		if (!val || (strcmp(val, "visible") && strcmp(val, "hidden"))) {
+			snprintf(err, errlen, "option 'snapdir' is 'visible' or "
+				 "'hidden' (the default)");
+			return -EINVAL;
+		}
+		o->fs.snapdir_visible = val[0] == 'v';
 		return 0;
 	}
 	if (strcmp(opt, "password_file") == 0 || strcmp(opt, "state") == 0) {

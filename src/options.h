@@ -18,6 +18,7 @@ struct mount_opts {
 	struct fs_config fs;
 	int allow_other;
 	double version_interval;	/* seconds; 0 = off (default 60) */
+	double snapshot_interval;	/* seconds; 0 = off (default 3600) */
 	char password_file[4096];	/* "" = $BACKUPFS_PASSWORD or a prompt */
 	char state[4096];		/* "" = the registry's */
 	char kernel[512];	/* kernel mount options, comma-separated */

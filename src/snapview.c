@@ -1,2 +1,841 @@
+/*
+ * snapview.c - see snapview.h and doc/snapshots.md §2.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banned.h"
+#include "log.h"
+#include "meta.h"
+#include "reader.h"
 #include "snapview.h"
+#include "util.h"
+
+enum { SN_DIR = 1, SN_NODE };
+
+/* A node of the view: D/.snapshots (SN_DIR: id = D's meta inode), or the
+ * object `id` as it was at T (SN_NODE). */
+struct snode {
+	struct snode *next;		/* hash chain */
+	uint64_t nlookup;
+	int kind;
+	uint64_t id, T;
+	uint32_t type;			/* S_IFMT */
+};
+
+struct pooled {
+	struct pooled *next;
+	struct reader *r;
+};
+
+#define NODE_BUCKETS 1024
+
+struct snapview {
+	char state[4096];
+	struct repository *repo;
+	uint64_t root_dev, root_ino;
+	double attr_timeout;
+	pthread_mutex_t lock;		/* nodes and the pool */
+	struct snode *nodes[NODE_BUCKETS];
+	struct pooled *free_readers;
+};
+
+/* An open file of the view: its version, with its own copy of the blobs
+ * the reader needs. */
+struct sfile {
+	struct meta_version v;
+	void *blob;
+};
+
+struct sdirent {
+	char *name;
+	uint64_t ino;
+	uint32_t type;
+};
+
+struct sdir {
+	struct sdirent *e;
+	size_t n, cap;
+};
+
+/* --- readers ------------------------------------------------------------- */
+
+static struct reader *pool_get(struct snapview *v)
+{
+	struct pooled *p;
+	struct reader *r = NULL;
+	char err[512];
+
+	pthread_mutex_lock(&v->lock);
+	p = v->free_readers;
+	if (p)
+		v->free_readers = p->next;
+	pthread_mutex_unlock(&v->lock);
+	if (p) {
+		r = p->r;
+		free(p);
+		return r;
+	}
+	if (reader_open_shared(v->state, v->repo, &r, err, sizeof(err)) < 0) {
+		log_error("snapshots view: %s", err);
+		return NULL;
+	}
+	return r;
+}
+
+static void pool_put(struct snapview *v, struct reader *r)
+{
+	struct pooled *p = malloc(sizeof(*p));
+
+	if (!p) {
+		reader_close(r);
+		return;
+	}
+	p->r = r;
+	pthread_mutex_lock(&v->lock);
+	p->next = v->free_readers;
+	v->free_readers = p;
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* --- nodes --------------------------------------------------------------- */
+
+static struct snode *node_of(fuse_ino_t ino)
+{
+	return (struct snode *)(uintptr_t)(ino & ~(fuse_ino_t)1);
+}
+
+static fuse_ino_t node_ino(struct snode *n)
+{
+	return (fuse_ino_t)(uintptr_t)n | 1;
+}
+
+static size_t node_hash(int kind, uint64_t id, uint64_t T)
+{
+	uint64_t h = id * 0x9e3779b97f4a7c15ull ^ T * 0xc2b2ae3d27d4eb4full ^
+		     (uint64_t)kind;
+
+	return (size_t)(h ^ (h >> 29)) % NODE_BUCKETS;
+}
+
+/* The node (kind, id, T) with one more lookup; NULL on ENOMEM. */
+static struct snode *node_get(struct snapview *v, int kind, uint64_t id,
+			      uint64_t T, uint32_t type)
+{
+	size_t b = node_hash(kind, id, T);
+	struct snode *n;
+
+	pthread_mutex_lock(&v->lock);
+	for (n = v->nodes[b]; n; n = n->next)
+		if (n->kind == kind && n->id == id && n->T == T)
+			break;
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (n) {
+			n->kind = kind;
+			n->id = id;
+			n->T = T;
+			n->type = type;
+			n->next = v->nodes[b];
+			v->nodes[b] = n;
+		}
+	}
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&v->lock);
+	return n;
+}
+
+void snapview_forget(struct snapview *v, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct snode *n = node_of(ino), **pp;
+
+	pthread_mutex_lock(&v->lock);
+	if (n->nlookup > nlookup) {
+		n->nlookup -= nlookup;
+	} else {
+		for (pp = &v->nodes[node_hash(n->kind, n->id, n->T)]; *pp;
+		     pp = &(*pp)->next)
+			if (*pp == n) {
+				*pp = n->next;
+				free(n);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* st_ino of (id, T): one number per object per instant, so hard links
+ * share it within a snapshot and snapshots do not share them. */
+static uint64_t synth_ino(uint64_t id, uint64_t T)
+{
+	uint64_t h = (id + 1) * 0x9e3779b97f4a7c15ull;
+
+	h ^= T + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+/* --- attributes ---------------------------------------------------------- */
+
+static int node_attr(struct snapview *v, struct reader *r, struct snode *n,
+		     struct stat *st)
+{
+	struct meta *m = reader_meta(r);
+	struct meta_version ver;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	st->st_blksize = 4096;
+	if (n->kind == SN_DIR) {
+		st->st_ino = synth_ino(n->id, 1);
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_mtim.tv_sec = time(NULL);
+		st->st_atim = st->st_ctim = st->st_mtim;
+		return 0;
+	}
+	err = meta_version_at(m, n->id, n->T, &ver);
+	if (err)
+		return err;
+	st->st_ino = synth_ino(n->id, n->T);
+	st->st_mode = ver.mode;
+	st->st_uid = ver.uid;
+	st->st_gid = ver.gid;
+	st->st_rdev = ver.rdev;
+	st->st_size = (off_t)ver.size;
+	if (S_ISREG(ver.mode)) {
+		uint64_t sz;
+
+		if (reader_size(r, &ver, &sz) == 0)
+			st->st_size = (off_t)sz;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim.tv_sec = (time_t)(ver.mtime_ns / 1000000000);
+	st->st_mtim.tv_nsec = (long)(ver.mtime_ns % 1000000000);
+	st->st_atim = st->st_ctim = st->st_mtim;
+	if (S_ISDIR(ver.mode)) {
+		st->st_nlink = 2;
+	} else {
+		int l = meta_inode_links(m, n->id, n->T);
+
+		st->st_nlink = l > 0 ? (nlink_t)l : 1;
+	}
+	(void)v;
+	return 0;
+}
+
+static void reply_entry(struct snapview *v, fuse_req_t req, struct reader *r,
+			struct snode *n)
+{
+	struct fuse_entry_param e;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	err = node_attr(v, r, n, &e.attr);
+	if (err) {
+		snapview_forget(v, node_ino(n), 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	e.ino = node_ino(n);
+	/* The past does not change: cache it long. */
+	e.attr_timeout = n->kind == SN_DIR ? v->attr_timeout : 3600;
+	e.entry_timeout = n->kind == SN_DIR ? v->attr_timeout : 3600;
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		snapview_forget(v, e.ino, 1);
+}
+
+/* Is the object id alive at T (it has a version by then and had not died)? */
+static int alive_at(struct meta *m, uint64_t id, uint64_t T)
+{
+	struct meta_version ver;
+	uint64_t born, died;
+
+	if (meta_inode_info(m, id, NULL, &born, &died) < 0 || born > T ||
+	    died <= T)
+		return 0;
+	return meta_version_at(m, id, T, &ver) == 0;
+}
+
+void snapview_lookup_root(struct snapview *v, fuse_req_t req, uint64_t dev,
+			  uint64_t ino)
+{
+	struct reader *r = pool_get(v);
+	struct snode *n;
+	uint64_t id;
+	int err;
+
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (dev == v->root_dev && ino == v->root_ino) {
+		id = META_ROOT_INODE;
+		err = 0;
+	} else {
+		err = meta_inode_find_live(reader_meta(r), dev, ino, &id);
+	}
+	if (err) {
+		pool_put(v, r);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	n = node_get(v, SN_DIR, id, 0, S_IFDIR);
+	if (!n)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_entry(v, req, r, n);
+	pool_put(v, r);
+}
+
+/* The instant a name in .snapshots stands for: a snapshot or "@TIME". */
+static int snapshot_time(struct reader *r, const char *name, uint64_t *T)
+{
+	struct meta_snapshot sn;
+	uint64_t start;
+
+	if (name[0] == '@') {
+		if (reader_parse_time(name + 1, T) < 0)
+			return -ENOENT;
+		if (reader_history_start(r, &start) == 0 && *T < start)
+			return -ENOENT;
+		return 0;
+	}
+	if (meta_snapshot_find(reader_meta(r), name, &sn) < 0)
+		return -ENOENT;
+	*T = sn.t;
+	return 0;
+}
+
+void snapview_lookup(struct snapview *v, fuse_req_t req, fuse_ino_t parent,
+		     const char *name)
+{
+	struct snode *p = node_of(parent), *n = NULL;
+	struct reader *r = pool_get(v);
+	struct meta *m;
+	uint64_t id, T;
+	uint32_t kind;
+	int err;
+
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	m = reader_meta(r);
+	if (p->kind == SN_DIR) {
+		err = snapshot_time(r, name, &T);
+		if (!err && !alive_at(m, p->id, T))
+			err = -ENOENT;
+		id = p->id;
+	} else {
+		T = p->T;
+		err = meta_lookup(m, p->id, name, strlen(name), T, &id);
+	}
+	if (!err)
+		err = meta_inode_info(m, id, &kind, NULL, NULL);
+	if (!err) {
+		n = node_get(v, SN_NODE, id, T, kind);
+		if (!n)
+			err = -ENOMEM;
+	}
+	if (err == -ENOENT) {
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = p->kind == SN_DIR ? 0 : 3600;
+		fuse_reply_entry(req, &e);
+	} else if (err) {
+		fuse_reply_err(req, -err);
+	} else {
+		reply_entry(v, req, r, n);
+	}
+	pool_put(v, r);
+}
+
+void snapview_getattr(struct snapview *v, fuse_req_t req, fuse_ino_t ino)
+{
+	struct snode *n = node_of(ino);
+	struct reader *r = pool_get(v);
+	struct stat st;
+	int err;
+
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	err = node_attr(v, r, n, &st);
+	pool_put(v, r);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, n->kind == SN_DIR ? v->attr_timeout :
+							      3600);
+}
+
+/* --- directories --------------------------------------------------------- */
+
+static int sdir_add(struct sdir *d, const char *name, size_t len,
+		    uint64_t ino, uint32_t type)
+{
+	d->e = array_grow(d->e, &d->cap, d->n + 1, sizeof(*d->e));
+	if (!d->e)
+		return -ENOMEM;
+	d->e[d->n].name = malloc(len + 1);
+	if (!d->e[d->n].name)
+		return -ENOMEM;
+	memcpy(d->e[d->n].name, name, len);
+	d->e[d->n].name[len] = '\0';
+	d->e[d->n].ino = ino;
+	d->e[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+struct list_ctx {
+	struct sdir *d;
+	struct meta *m;
+	uint64_t dir_id, T;
+};
+
+static int list_snap_cb(void *arg, const struct meta_snapshot *sn)
+{
+	struct list_ctx *c = arg;
+
+	if (!alive_at(c->m, c->dir_id, sn->t))
+		return 0;
+	return sdir_add(c->d, sn->name, strlen(sn->name),
+			synth_ino(c->dir_id, sn->t), S_IFDIR);
+}
+
+static int list_child_cb(void *arg, const void *name, size_t len,
+			 uint64_t inode, uint32_t kind)
+{
+	struct list_ctx *c = arg;
+
+	return sdir_add(c->d, name, len, synth_ino(inode, c->T), kind);
+}
+
+static void sdir_free(struct sdir *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+void snapview_opendir(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct snode *n = node_of(ino);
+	struct sdir *d = calloc(1, sizeof(*d));
+	struct reader *r = pool_get(v);
+	struct list_ctx c;
+	int err;
+
+	if (!d || !r) {
+		free(d);
+		if (r)
+			pool_put(v, r);
+		fuse_reply_err(req, d ? EIO : ENOMEM);
+		return;
+	}
+	c.d = d;
+	c.m = reader_meta(r);
+	c.dir_id = n->id;
+	c.T = n->T;
+	err = sdir_add(d, ".", 1, synth_ino(n->id, n->kind == SN_DIR ? 1 : n->T),
+		       S_IFDIR);
+	if (!err)
+		err = sdir_add(d, "..", 2, 1, S_IFDIR);
+	if (!err)
+		err = n->kind == SN_DIR ?
+			      meta_snapshots(c.m, list_snap_cb, &c) :
+			      meta_readdir(c.m, n->id, n->T, list_child_cb, &c);
+	pool_put(v, r);
+	if (err) {
+		sdir_free(d);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = n->kind == SN_NODE;
+	fi->keep_cache = n->kind == SN_NODE;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		sdir_free(d);
+}
+
+void snapview_readdir(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+		      size_t size, off_t off, struct fuse_file_info *fi,
+		      int plus)
+{
+	struct sdir *d = (struct sdir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t rem = size;
+
+	(void)v;
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
+		size_t len;
+
+		if (plus) {
+			/* ino 0: the kernel takes the name and type and
+			 * looks the entry up when it is used. */
+			struct fuse_entry_param e;
+
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = d->e[i].ino;
+			e.attr.st_mode = d->e[i].type;
+			len = fuse_add_direntry_plus(req, p, rem, d->e[i].name,
+						     &e, (off_t)(i + 1));
+		} else {
+			struct stat st = { .st_ino = d->e[i].ino,
+					   .st_mode = d->e[i].type };
+
+			len = fuse_add_direntry(req, p, rem, d->e[i].name, &st,
+						(off_t)(i + 1));
+		}
+		if (len > rem)
+			break;
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+void snapview_releasedir(struct snapview *v, fuse_req_t req,
+			 struct fuse_file_info *fi)
+{
+	(void)v;
+	sdir_free((struct sdir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* --- files --------------------------------------------------------------- */
+
+void snapview_open(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi)
+{
+	struct snode *n = node_of(ino);
+	struct reader *r;
+	struct meta_version ver;
+	struct sfile *f;
+	size_t need;
+	char *q;
+	int err;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+	    (fi->flags & (O_TRUNC | O_APPEND))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (n->kind != SN_NODE || n->type != S_IFREG) {
+		fuse_reply_err(req, n->type == S_IFDIR ? EISDIR : EACCES);
+		return;
+	}
+	r = pool_get(v);
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	err = meta_version_at(reader_meta(r), n->id, n->T, &ver);
+	pool_put(v, r);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	need = ver.manifest_len + ver.xattrs_len + 1;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->blob = malloc(need))) {
+		free(f);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->v = ver;
+	q = f->blob;
+	if (ver.manifest) {
+		memcpy(q, ver.manifest, ver.manifest_len);
+		f->v.manifest = q;
+		q += ver.manifest_len;
+	}
+	if (ver.xattrs) {
+		memcpy(q, ver.xattrs, ver.xattrs_len);
+		f->v.xattrs = q;
+	}
+	f->v.symlink = NULL;
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = 1;		/* the past does not change */
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		free(f->blob);
+		free(f);
+	}
+}
+
+void snapview_read(struct snapview *v, fuse_req_t req, size_t size,
+		   off_t off, struct fuse_file_info *fi)
+{
+	struct sfile *f = (struct sfile *)(uintptr_t)fi->fh;
+	struct reader *r = pool_get(v);
+	char *buf = malloc(size ? size : 1);
+	size_t got = 0;
+	int err;
+
+	if (!r || !buf) {
+		if (r)
+			pool_put(v, r);
+		free(buf);
+		fuse_reply_err(req, r ? ENOMEM : EIO);
+		return;
+	}
+	err = reader_read(r, &f->v, (uint64_t)off, buf, size, &got);
+	if (err && err != -ENOKEY)
+		log_error("snapshots view: %s", reader_errmsg(r));
+	pool_put(v, r);
+	if (err && !got)
+		fuse_reply_err(req, err == -ENOKEY ? EACCES : EIO);
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+}
+
+void snapview_release(struct snapview *v, fuse_req_t req,
+		      struct fuse_file_info *fi)
+{
+	struct sfile *f = (struct sfile *)(uintptr_t)fi->fh;
+
+	(void)v;
+	free(f->blob);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+void snapview_readlink(struct snapview *v, fuse_req_t req, fuse_ino_t ino)
+{
+	struct snode *n = node_of(ino);
+	struct reader *r = pool_get(v);
+	struct meta_version ver;
+	int err;
+
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	err = n->kind == SN_NODE ?
+		      meta_version_at(reader_meta(r), n->id, n->T, &ver) :
+		      -EINVAL;
+	if (!err && !ver.symlink)
+		err = -EINVAL;
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_readlink(req, ver.symlink);
+	pool_put(v, r);
+}
+
+/* --- xattrs (the blob of doc/versioning.md §9) --------------------------- */
+
+/* Calls cb for each (name, value); -EBADMSG for a malformed blob. */
+static int xattrs_each(const uint8_t *b, size_t len,
+		       int (*cb)(void *arg, const char *name, size_t nlen,
+				 const uint8_t *val, size_t vlen),
+		       void *arg)
+{
+	size_t o = 0;
+
+	while (o < len) {
+		size_t nl, vl;
+		int err;
+
+		if (len - o < 2)
+			return -EBADMSG;
+		nl = (size_t)b[o] | (size_t)b[o + 1] << 8;
+		o += 2;
+		if (nl == 0 || len - o < nl + 4)
+			return -EBADMSG;
+		vl = (size_t)b[o + nl] | (size_t)b[o + nl + 1] << 8 |
+		     (size_t)b[o + nl + 2] << 16 | (size_t)b[o + nl + 3] << 24;
+		if (len - o - nl - 4 < vl)
+			return -EBADMSG;
+		err = cb(arg, (const char *)b + o, nl, b + o + nl + 4, vl);
+		if (err)
+			return err;
+		o += nl + 4 + vl;
+	}
+	return 0;
+}
+
+struct xq {
+	const char *name;
+	size_t size;
+	fuse_req_t req;
+	char *list;
+	size_t listlen;
+	int done;
+};
+
+static int xget_cb(void *arg, const char *name, size_t nlen,
+		   const uint8_t *val, size_t vlen)
+{
+	struct xq *q = arg;
+
+	if (strlen(q->name) != nlen || memcmp(q->name, name, nlen))
+		return 0;
+	if (q->size == 0)
+		fuse_reply_xattr(q->req, vlen);
+	else if (q->size < vlen)
+		fuse_reply_err(q->req, ERANGE);
+	else
+		fuse_reply_buf(q->req, (const char *)val, vlen);
+	q->done = 1;
+	return 1;
+}
+
+static int xlist_cb(void *arg, const char *name, size_t nlen,
+		    const uint8_t *val, size_t vlen)
+{
+	struct xq *q = arg;
+	char *nl = realloc(q->list, q->listlen + nlen + 1);
+
+	(void)val;
+	(void)vlen;
+	if (!nl)
+		return -ENOMEM;
+	q->list = nl;
+	memcpy(q->list + q->listlen, name, nlen);
+	q->list[q->listlen + nlen] = '\0';
+	q->listlen += nlen + 1;
+	return 0;
+}
+
+static void xattr_op(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+		     const char *name, size_t size)
+{
+	struct snode *n = node_of(ino);
+	struct reader *r;
+	struct meta_version ver;
+	struct xq q = { .name = name, .size = size, .req = req };
+	int err;
+
+	if (n->kind != SN_NODE) {
+		if (name)
+			fuse_reply_err(req, ENODATA);
+		else if (size)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_xattr(req, 0);
+		return;
+	}
+	r = pool_get(v);
+	if (!r) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	err = meta_version_at(reader_meta(r), n->id, n->T, &ver);
+	if (!err && ver.xattrs)
+		err = xattrs_each(ver.xattrs, ver.xattrs_len,
+				  name ? xget_cb : xlist_cb, &q);
+	pool_put(v, r);
+	if (err < 0) {
+		free(q.list);
+		fuse_reply_err(req, err == -EBADMSG ? EIO : -err);
+		return;
+	}
+	if (name) {
+		if (!q.done)
+			fuse_reply_err(req, ENODATA);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, q.listlen);
+	} else if (size < q.listlen) {
+		fuse_reply_err(req, ERANGE);
+	} else {
+		fuse_reply_buf(req, q.list, q.listlen);
+	}
+	free(q.list);
+}
+
+void snapview_getxattr(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+		       const char *name, size_t size)
+{
+	xattr_op(v, req, ino, name, size);
+}
+
+void snapview_listxattr(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
+			size_t size)
+{
+	xattr_op(v, req, ino, NULL, size);
+}
+
+/* --- life ---------------------------------------------------------------- */
+
+struct snapview *snapview_new(const char *state, struct repository *repo,
+			      uint64_t root_dev, uint64_t root_ino,
+			      double attr_timeout)
+{
+	struct snapview *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	snprintf(v->state, sizeof(v->state), "%s", state);
+	v->repo = repo;
+	v->root_dev = root_dev;
+	v->root_ino = root_ino;
+	v->attr_timeout = attr_timeout;
+	pthread_mutex_init(&v->lock, NULL);
+	return v;
+}
+
+void snapview_free(struct snapview *v)
+{
+	if (!v)
+		return;
+	while (v->free_readers) {
+		struct pooled *p = v->free_readers;
+
+		v->free_readers = p->next;
+		reader_close(p->r);
+		free(p);
+	}
+	for (size_t b = 0; b < NODE_BUCKETS; b++)
+		while (v->nodes[b]) {
+			struct snode *n = v->nodes[b];
+
+			v->nodes[b] = n->next;
+			free(n);
+		}
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+void snapview_lseek(struct snapview *v, fuse_req_t req, off_t off, int whence,
+		    struct fuse_file_info *fi)
+{
+	struct sfile *f = (struct sfile *)(uintptr_t)fi->fh;
+	off_t size = (off_t)f->v.size;
+
+	(void)v;
+	/* No holes are recorded: all of it is data (cp --sparse=always
+	 * still finds the zeros). */
+	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+		if (off < 0 || off >= size)
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_DATA ? off : size);
+	} else {
+		fuse_reply_err(req, EINVAL);
+	}
+}
