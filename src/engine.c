@@ -282,7 +282,9 @@ static int xattrs_read(const char *path, int fd, uint8_t **out, size_t *outlen)
 
 	*out = NULL;
 	*outlen = 0;
-	ll = path ? llistxattr(path, list, sizeof(list)) :
+	/* path is /proc/self/fd/N of an O_PATH fd: the following calls go
+	 * through the magic link to the file (the l* ones would not). */
+	ll = path ? listxattr(path, list, sizeof(list)) :
 		    flistxattr(fd, list, sizeof(list));
 	if (ll <= 0)
 		return ll < 0 && errno != ENOTSUP && errno != EOPNOTSUPP ?
@@ -292,7 +294,7 @@ static int xattrs_read(const char *path, int fd, uint8_t **out, size_t *outlen)
 	qsort(names, n, sizeof(names[0]), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t val[65536];
-		ssize_t vl = path ? lgetxattr(path, names[i], val, sizeof(val)) :
+		ssize_t vl = path ? getxattr(path, names[i], val, sizeof(val)) :
 				    fgetxattr(fd, names[i], val, sizeof(val));
 		size_t nl = strlen(names[i]), need;
 
