@@ -50,10 +50,27 @@ struct snapview {
 
 /* An open file of the view: its version, with its own copy of the blobs
  * the reader needs. */
+struct window {
+	char *buf;
+	uint64_t off;			/* a multiple of WINDOW_BYTES */
+	size_t len;
+	int valid;
+	uint64_t used;			/* for LRU */
+};
+
 struct sfile {
 	struct meta_version v;
 	void *blob;
+	/* Two aligned windows of decoded content: the kernel's readahead
+	 * sends several requests at once, out of order, from different
+	 * threads, and chunks are larger than requests, so without them
+	 * each chunk would be read and authenticated once per request. */
+	pthread_mutex_t mu;
+	struct window w[2];
+	uint64_t clock;
 };
+
+#define WINDOW_BYTES (4u << 20)
 
 struct sdirent {
 	char *name;
@@ -577,6 +594,7 @@ void snapview_open(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 		f->v.xattrs = q;
 	}
 	f->v.symlink = NULL;
+	pthread_mutex_init(&f->mu, NULL);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->keep_cache = 1;		/* the past does not change */
 	fi->noflush = 1;
@@ -586,31 +604,81 @@ void snapview_open(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
+/* Under f->mu: the window holding aligned offset base, decoded if need be. */
+static struct window *get_window(struct snapview *v, struct sfile *f,
+				 uint64_t base, int *err)
+{
+	struct window *w = NULL;
+	struct reader *r;
+	size_t got = 0;
+
+	for (int i = 0; i < 2; i++)
+		if (f->w[i].valid && f->w[i].off == base)
+			w = &f->w[i];
+	if (w) {
+		w->used = ++f->clock;
+		return w;
+	}
+	w = f->w[0].used <= f->w[1].used ? &f->w[0] : &f->w[1];
+	if (!w->buf && !(w->buf = malloc(WINDOW_BYTES))) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	w->valid = 0;
+	r = pool_get(v);
+	if (!r) {
+		*err = -EIO;
+		return NULL;
+	}
+	*err = reader_read(r, &f->v, base, w->buf, WINDOW_BYTES, &got);
+	if (*err && *err != -ENOKEY)
+		log_error("snapshots view: %s", reader_errmsg(r));
+	pool_put(v, r);
+	if (*err)
+		return NULL;
+	w->off = base;
+	w->len = got;
+	w->valid = 1;
+	w->used = ++f->clock;
+	return w;
+}
+
 void snapview_read(struct snapview *v, fuse_req_t req, size_t size,
 		   off_t off, struct fuse_file_info *fi)
 {
 	struct sfile *f = (struct sfile *)(uintptr_t)fi->fh;
-	struct reader *r = pool_get(v);
-	char *buf = malloc(size ? size : 1);
-	size_t got = 0;
-	int err;
+	uint64_t o = (uint64_t)off, end = o + size;
+	char *out = malloc(size ? size : 1);
+	size_t done = 0;
+	int err = 0;
 
-	if (!r || !buf) {
-		if (r)
-			pool_put(v, r);
-		free(buf);
-		fuse_reply_err(req, r ? ENOMEM : EIO);
+	if (!out) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	err = reader_read(r, &f->v, (uint64_t)off, buf, size, &got);
-	if (err && err != -ENOKEY)
-		log_error("snapshots view: %s", reader_errmsg(r));
-	pool_put(v, r);
-	if (err && !got)
-		fuse_reply_err(req, err == -ENOKEY ? EACCES : EIO);
+	pthread_mutex_lock(&f->mu);
+	while (o + done < end) {
+		uint64_t at = o + done, base = at - at % WINDOW_BYTES;
+		struct window *w = get_window(v, f, base, &err);
+		size_t n;
+
+		if (!w || at - base >= w->len)
+			break;		/* an error, or the end of the content */
+		n = w->len - (size_t)(at - base);
+		if (n > end - at)
+			n = (size_t)(end - at);
+		memcpy(out + done, w->buf + (at - base), n);
+		done += n;
+		if (w->len < WINDOW_BYTES)
+			break;		/* the last window */
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (err && !done)
+		fuse_reply_err(req, err == -ENOKEY ? EACCES :
+				    err == -ENOMEM ? ENOMEM : EIO);
 	else
-		fuse_reply_buf(req, buf, got);
-	free(buf);
+		fuse_reply_buf(req, out, done);
+	free(out);
 }
 
 void snapview_release(struct snapview *v, fuse_req_t req,
@@ -619,6 +687,9 @@ void snapview_release(struct snapview *v, fuse_req_t req,
 	struct sfile *f = (struct sfile *)(uintptr_t)fi->fh;
 
 	(void)v;
+	pthread_mutex_destroy(&f->mu);
+	free(f->w[0].buf);
+	free(f->w[1].buf);
 	free(f->blob);
 	free(f);
 	fuse_reply_err(req, 0);
