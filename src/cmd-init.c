@@ -601,10 +601,27 @@ int cmd_init(int argc, char **argv)
 	    (!strncmp(url, "file://", 7) && path_within(url + 7, source)))
 		die(1, "repository '%s' is inside the source '%s': choose another "
 		    "--repo (another disk is best)", url, source);
-	if (dir_has_entries(state))
+	if (dir_has_entries(state)) {
+		/* An init that did not finish made the repository too (it is
+		 * named in the state's repo file): say to remove both. */
+		char rf[PATH_MAX + 8], old[PATH_MAX + 16] = "";
+		FILE *f;
+
+		snprintf(rf, sizeof(rf), "%s/repo", state);
+		if ((f = fopen(rf, "re"))) {
+			if (fgets(old, sizeof(old), f))
+				old[strcspn(old, "\n")] = '\0';
+			fclose(f);
+		}
+		if (old[0] && !strncmp(old, "file://", 7))
+			die(1, "state directory '%s' already exists and is not "
+			    "empty (an earlier init that did not finish? remove it "
+			    "and its repository '%s', or choose another --state)",
+			    state, old + 7);
 		die(1, "state directory '%s' already exists and is not empty (an "
 		    "earlier init that did not finish? remove it, or choose "
 		    "another --state)", state);
+	}
 	repo_config_defaults(&cfg);
 	if (sclass) {
 		size_t n = strlen(sclass);

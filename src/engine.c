@@ -67,6 +67,8 @@
 #define JOURNAL_MEM_CAP	(64u << 20)
 #define BACKOFF_MIN_NS	(1ull * 1000000000ull)
 #define BACKOFF_MAX_NS	(300ull * 1000000000ull)
+/* Coarse timestamps tick every 1-10 ms (jiffies); twice that is safe. */
+#define SCAN_CTIME_MARGIN_NS (20ull * 1000000ull)
 
 /* FUSE_SET_ATTR_* (fs-hooks.h passes them through; no FUSE here). */
 #define SET_ATTR_SIZE		(1u << 3)
@@ -112,6 +114,7 @@ struct job {
 
 struct pending {
 	uint64_t meta_id, t, job_no;
+	int no_version;			/* only clear the dirty row */
 	struct meta_version v;
 	uint8_t *manifest, *xattrs;
 	struct manifest man;		/* decoded, for the next cut's base */
@@ -736,7 +739,8 @@ static int find_live(struct engine *e, struct meta *m, uint64_t dev,
 	return meta_inode_find_live(m, dev, ino, id);
 }
 
-/* The name's inode loses a link at t; it dies with its last one. */
+/* The name's inode loses a link at t; it dies with its last one (and its
+ * dirty row goes: nothing of it is left to capture). */
 static int drop_name(struct meta *m, uint64_t parent, const char *name,
 		     uint64_t t)
 {
@@ -746,9 +750,63 @@ static int drop_name(struct meta *m, uint64_t parent, const char *name,
 	if (err)
 		return err;
 	err = meta_unlink(m, parent, name, strlen(name), t);
-	if (!err && id != META_ROOT_INODE && meta_inode_links(m, id, META_T_LIVE) == 0)
+	if (!err && id != META_ROOT_INODE &&
+	    meta_inode_links(m, id, META_T_LIVE) == 0) {
 		err = meta_inode_die(m, id, t);
+		if (!err)
+			err = meta_dirty_clear(m, id);
+	}
 	return err;
+}
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_cb(void *arg, const void *name, size_t len, uint64_t inode,
+		    uint32_t kind)
+{
+	struct names *l = arg;
+
+	(void)inode;
+	(void)kind;
+	l->v = array_grow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	if (!l->v || !(l->v[l->n] = malloc(len + 1)))
+		return -ENOMEM;
+	memcpy(l->v[l->n], name, len);
+	l->v[l->n++][len] = '\0';
+	return 0;
+}
+
+/* drop_name for a name that may be a directory removed with everything
+ * in it behind our back (the scan): its live names go first. */
+static int drop_tree(struct meta *m, uint64_t parent, const char *name,
+		     uint64_t t, int depth)
+{
+	struct names l = { 0 };
+	uint64_t id;
+	uint32_t kind;
+	int err = meta_lookup(m, parent, name, strlen(name), META_T_LIVE, &id);
+
+	if (err)
+		return err;
+	if (depth < 4096 && meta_inode_info(m, id, &kind, NULL, NULL) == 0 &&
+	    kind == S_IFDIR && meta_inode_links(m, id, META_T_LIVE) == 1) {
+		err = meta_readdir(m, id, META_T_LIVE, names_cb, &l);
+		for (size_t i = 0; i < l.n; i++) {
+			if (!err) {
+				err = drop_tree(m, id, l.v[i], t, depth + 1);
+				if (err == -ENOENT)
+					err = 0;
+			}
+			free(l.v[i]);
+		}
+		free(l.v);
+		if (err)
+			return err;
+	}
+	return drop_name(m, parent, name, t);
 }
 
 static int add_attr_version(struct meta *m, uint64_t id, uint64_t t,
@@ -958,7 +1016,7 @@ static int add_versions(void *arg, struct meta *m)
 
 	for (size_t i = 0; i < w->npend; i++) {
 		struct pending *p = &w->pend[i];
-		int err = meta_version_add(m, &p->v);
+		int err = p->no_version ? 0 : meta_version_add(m, &p->v);
 
 		if (err == -ENOENT)
 			continue;	/* inode gone from meta meanwhile */
@@ -1038,6 +1096,18 @@ static int base_manifest(struct worker *w, uint64_t id, struct manifest *out,
 	return err;
 }
 
+static int manifest_same(const struct manifest *a, const struct manifest *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->e[i].offset != b->e[i].offset ||
+		    a->e[i].length != b->e[i].length ||
+		    memcmp(a->e[i].id, b->e[i].id, sizeof(a->e[i].id)))
+			return 0;
+	return 1;
+}
+
 static void run_job(struct worker *w, struct job *jb)
 {
 	struct engine *e = w->e;
@@ -1108,6 +1178,18 @@ static void run_job(struct worker *w, struct job *jb)
 	}
 	p->man = out;
 	memset(&out, 0, sizeof(out));
+	/* A scan that found nothing new (the ctime rule is cautious): no
+	 * version, but the dirty row goes. */
+	if (jb->reason == META_REASON_SCAN && have &&
+	    manifest_same(&p->man, &old)) {
+		struct meta_version prev;
+
+		if (meta_version_at(w->m, id, META_T_LIVE, &prev) == 0 &&
+		    prev.mode == p->v.mode && prev.uid == p->v.uid &&
+		    prev.gid == p->v.gid && prev.mtime_ns == p->v.mtime_ns &&
+		    prev.size == p->v.size)
+			p->no_version = 1;
+	}
 	if (!w->npend++)
 		w->first_pend = mono_ns();
 out:
@@ -1932,7 +2014,7 @@ static int scan_entry(struct scan *sc, int dfd, const char *name,
 			id = me->id;
 		} else {
 			/* Another object under this name now. */
-			err = drop_name(m, dir_id, name, sc->t);
+			err = drop_tree(m, dir_id, name, sc->t, 0);
 			if (err && err != -ENOENT)
 				return err;
 			sc->removed++;
@@ -1964,11 +2046,23 @@ static int scan_entry(struct scan *sc, int dfd, const char *name,
 	if (err && err != -ENOENT)
 		return err;
 	if (S_ISREG(st.st_mode)) {
+		/*
+		 * Changed if size or mtime differ, or if its ctime is not
+		 * clearly older than the last version: mtime can be put
+		 * back (cp -p, rsync -t), ctime cannot, and with coarse
+		 * timestamps a write in the same tick as the last version
+		 * (acknowledged, then a crash before its dirty row was
+		 * written) changes neither size nor mtime.  A false
+		 * positive costs one read: dedup stores nothing new.
+		 */
+		uint64_t ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+				    (uint64_t)st.st_ctim.tv_nsec;
 		int content = err == -ENOENT || isnew || is_dirty(sc, id) ||
 			      v.size != (uint64_t)st.st_size ||
 			      v.mtime_ns != (int64_t)st.st_mtim.tv_sec *
 						    1000000000 +
-						    st.st_mtim.tv_nsec;
+						    st.st_mtim.tv_nsec ||
+			      ctime_ns + SCAN_CTIME_MARGIN_NS > v.t;
 
 		if (content && st.st_size == 0) {
 			err = add_attr_version(m, id, sc->t, &st, NULL, NULL, 0,
@@ -2058,7 +2152,7 @@ static int scan_dir(struct scan *sc, int dfd, uint64_t dir_id, int depth)
 	}
 	for (size_t i = 0; i < l.n; i++) {
 		if (!err && !l.v[i].seen) {
-			err = drop_name(sc->m, dir_id, l.v[i].name, sc->t);
+			err = drop_tree(sc->m, dir_id, l.v[i].name, sc->t, 0);
 			if (err == -ENOENT)
 				err = 0;
 			sc->removed++;
@@ -2363,6 +2457,42 @@ fail:
 	return ret;
 }
 
+/*
+ * Staged copies of packs already in the repository (a crash between
+ * marking the upload done and unlinking them): not needed, removed.
+ */
+static void drop_uploaded_staging(struct engine *e)
+{
+	int fd = dup(e->staging_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int n = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		uint8_t name[32];
+		size_t len = strlen(de->d_name);
+		int state;
+
+		if ((len != 64 && !(len == 70 && !strcmp(de->d_name + 64, ".index"))) ||
+		    sodium_hex2bin(name, sizeof(name), de->d_name, 64, NULL, NULL,
+				   NULL) < 0 ||
+		    meta_pack_state(e->wm, name, &state) < 0 ||
+		    state != META_PACK_UPLOADED)
+			continue;
+		if (unlinkat(e->staging_fd, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n)
+		log_info("removed %d staged files of packs already in the "
+			 "repository", n);
+}
+
 static int open_meta(struct engine *e, struct meta **m)
 {
 	char err[256];
@@ -2387,6 +2517,7 @@ int engine_start(struct engine *e)
 		log_info("removed %d unfinished pack files from '%s/staging' "
 			 "(left by a crash; their data is captured again)", n,
 			 e->state);
+	drop_uploaded_staging(e);
 	if (meta_inode_devino(e->wm, META_ROOT_INODE, &dev, &ino) == 0 &&
 	    (dev != e->root_dev || ino != e->root_ino))
 		meta_inode_set_devino(e->wm, META_ROOT_INODE, e->root_dev,

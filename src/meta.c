@@ -1547,3 +1547,17 @@ int meta_tree_size_at(struct meta *m, uint64_t T, uint64_t *files,
 	sqlite3_finalize(s);
 	return err;
 }
+
+int meta_pack_state(struct meta *m, const uint8_t name[32], int *state)
+{
+	sqlite3_stmt *s;
+	int err = meta_errno(m, sqlite3_prepare_v2(m->db,
+		"SELECT state FROM pack WHERE name = ?1", -1, &s, NULL));
+
+	if (err)
+		return err;
+	if (!(err = bind_blob(m, s, 1, name, 32)) && !(err = st_row(m, s)))
+		*state = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return err;
+}

@@ -250,6 +250,8 @@ struct meta_stats {
 	uint64_t oldest_dirty;		/* since of the oldest dirty row, or 0 */
 };
 int meta_get_stats(struct meta *m, struct meta_stats *st);
+/* The state (enum meta_pack_state) of the pack named name; -ENOENT. */
+int meta_pack_state(struct meta *m, const uint8_t name[32], int *state);
 /* The highest pack row id (0 if none). */
 int meta_pack_max(struct meta *m, uint64_t *pack_id);
 /* How many uploads of packs with id <= upto are not done. */
