@@ -67,8 +67,11 @@
 #define JOURNAL_MEM_CAP	(64u << 20)
 #define BACKOFF_MIN_NS	(1ull * 1000000000ull)
 #define BACKOFF_MAX_NS	(300ull * 1000000000ull)
-/* Coarse timestamps tick every 1-10 ms (jiffies); twice that is safe. */
-#define SCAN_CTIME_MARGIN_NS (20ull * 1000000ull)
+/* Timestamps may be coarse: jiffies (1-10 ms) before Linux 6.13, whole
+ * seconds on ext4 with 128-byte inodes, 2 s on vfat.  A file whose ctime
+ * is within this of its last version is read again by the mount scan
+ * (once: the scan's version is far younger than its ctime). */
+#define SCAN_CTIME_MARGIN_NS (2100ull * 1000000ull)
 
 /* FUSE_SET_ATTR_* (fs-hooks.h passes them through; no FUSE here). */
 #define SET_ATTR_SIZE		(1u << 3)
