@@ -1104,3 +1104,70 @@ void reader_format_time(uint64_t ns, char *buf, size_t len)
 		 (unsigned)(rem / 60 % 60), (unsigned)(rem % 60),
 		 (unsigned)(ns % 1000000000u));
 }
+
+/* --- for restore ---------------------------------------------------------- */
+
+int reader_chunk(struct reader *r, const struct meta_version *v, uint64_t off,
+		 const void **data, size_t *len)
+{
+	const struct manifest *man = &r->man;
+	const struct manifest_entry *e;
+	const uint8_t *p;
+	size_t lo, hi;
+	int ret;
+
+	*data = NULL;
+	*len = 0;
+	r->err[0] = '\0';
+	ret = get_manifest(r, v);
+	if (ret || off >= manifest_size(man))
+		return ret;
+	lo = 0;
+	hi = man->n;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (man->e[mid].offset <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	e = &man->e[lo];
+	ret = get_chunk(r, e, &p);
+	if (ret)
+		return ret;
+	*data = p + (off - e->offset);
+	*len = e->length - (size_t)(off - e->offset);
+	return 0;
+}
+
+int reader_xattr_next(const void *blob, size_t len, size_t *pos, char *name,
+		      const void **value, size_t *vlen)
+{
+	const uint8_t *b = blob;
+	size_t p = *pos, nl, vl;
+
+	if (!blob || p >= len)
+		return 0;
+	if (len - p < 2)
+		return -EBADMSG;
+	nl = (size_t)b[p] | (size_t)b[p + 1] << 8;
+	p += 2;
+	if (nl == 0 || nl > READER_XATTR_NAME_MAX || len - p < nl ||
+	    memchr(b + p, '\0', nl))
+		return -EBADMSG;
+	memcpy(name, b + p, nl);
+	name[nl] = '\0';
+	p += nl;
+	if (len - p < 4)
+		return -EBADMSG;
+	vl = (size_t)b[p] | (size_t)b[p + 1] << 8 | (size_t)b[p + 2] << 16 |
+	     (size_t)b[p + 3] << 24;
+	p += 4;
+	if (len - p < vl)
+		return -EBADMSG;
+	*value = b + p;
+	*vlen = vl;
+	*pos = p + vl;
+	return 1;
+}

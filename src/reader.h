@@ -172,4 +172,31 @@ int reader_read(struct reader *r, const struct meta_version *v, uint64_t off,
 int reader_parse_time(const char *s, uint64_t *ns);
 void reader_format_time(uint64_t ns, char *buf, size_t len);
 
+/* --- for restore (appended) --------------------------------------------- */
+
+/*
+ * Content one chunk at a time, without a copy (restore looks at each
+ * chunk whole: a chunk of zeros is a hole): *data points to v's bytes from
+ * off to the end of the chunk holding off, *len of them (0 at or past the
+ * end).  They live in the reader's chunk cache and stay valid until the
+ * next call on r.  Errors and messages as reader_read().
+ */
+int reader_chunk(struct reader *r, const struct meta_version *v, uint64_t off,
+		 const void **data, size_t *len);
+
+/* Longest xattr name (Linux's XATTR_NAME_MAX); the NUL is extra. */
+#define READER_XATTR_NAME_MAX	255
+
+/*
+ * Walks a version's xattrs blob (doc/versioning.md §9: entries of u16 name
+ * length, name, u32 value length, value, little endian).  *pos starts at
+ * 0.  Each call gives the next entry: its name, NUL-terminated, in name
+ * (room for READER_XATTR_NAME_MAX + 1) and its value as a pointer into
+ * blob.  1 for an entry, 0 at the end, -EBADMSG for a malformed blob (an
+ * entry past the end, an empty name, a NUL in it, or one too long): the
+ * blob comes from the database and is not trusted.
+ */
+int reader_xattr_next(const void *blob, size_t len, size_t *pos, char *name,
+		      const void **value, size_t *vlen);
+
 #endif
