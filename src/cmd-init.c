@@ -150,14 +150,7 @@ static struct pend *new_pend(struct import *im)
 
 static void set_attrs(struct meta_version *v, const struct stat *st)
 {
-	v->size = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode) ?
-			  (uint64_t)st->st_size : 0;
-	v->mode = st->st_mode;
-	v->uid = st->st_uid;
-	v->gid = st->st_gid;
-	v->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
-		      st->st_mtim.tv_nsec;
-	v->rdev = st->st_rdev;
+	meta_version_set_attrs(v, st);
 	v->reason = META_REASON_SCAN;
 	v->exact = 0;	/* read while others may write: not exact */
 }

@@ -246,6 +246,21 @@ static void fail(struct engine *e, const char *fmt, ...)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Waits on e->cond (e->lock held) for at most ms milliseconds. */
+static void wait_ms(struct engine *e, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&e->cond, &e->lock, &ts);
+}
+
 static uint64_t file_key(uint64_t dev, uint64_t ino)
 {
 	return ino ^ (dev * 0x9e3779b97f4a7c15ull);
@@ -329,18 +344,6 @@ static int xattrs_read(const char *path, int fd, uint8_t **out, size_t *outlen)
 	*out = blob;
 	*outlen = len;
 	return 0;
-}
-
-static void attrs_from_stat(struct meta_version *v, const struct stat *st)
-{
-	v->size = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode) ?
-			  (uint64_t)st->st_size : 0;
-	v->mode = st->st_mode;
-	v->uid = st->st_uid;
-	v->gid = st->st_gid;
-	v->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
-		      st->st_mtim.tv_nsec;
-	v->rdev = st->st_rdev;
 }
 
 /* --- the file table ------------------------------------------------------ */
@@ -819,7 +822,7 @@ static int add_attr_version(struct meta *m, uint64_t id, uint64_t t,
 {
 	struct meta_version v = { 0 }, prev;
 
-	attrs_from_stat(&v, st);
+	meta_version_set_attrs(&v, st);
 	v.inode = id;
 	v.t = t;
 	v.reason = reason;
@@ -1163,7 +1166,7 @@ static void run_job(struct worker *w, struct job *jb)
 	p->meta_id = id;
 	p->t = jb->t;
 	p->job_no = jb->no;
-	attrs_from_stat(&p->v, &jb->st);
+	meta_version_set_attrs(&p->v, &jb->st);
 	p->v.inode = id;
 	p->v.t = jb->t;
 	p->v.size = journal_cut_size(jb->cut);
@@ -1260,17 +1263,7 @@ static void *worker_main(void *arg)
 		}
 		if (e->stopping && (!w->npend || w->retry_at))
 			break;
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
-		}
+		wait_ms(e, 200);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
@@ -1398,20 +1391,12 @@ static void *uploader_main(void *arg)
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
-		struct timespec ts;
-
 		pthread_mutex_unlock(&e->lock);
 		upload_pass(e, 1);
 		pthread_mutex_lock(&e->lock);
 		if (e->stopping)
 			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&e->cond, &e->lock, &ts);
+		wait_ms(e, 250);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
@@ -1430,11 +1415,7 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&e->cond, &e->lock, &ts);
+		wait_ms(e, 1000);
 		if (e->stopping)
 			break;
 		pthread_mutex_unlock(&e->lock);
@@ -1627,17 +1608,7 @@ static int engine_sync(struct engine *e, char **reply)
 			break;
 		}
 		pthread_cond_broadcast(&e->cond);	/* wake the uploader */
-		{
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&e->cond, &e->lock, &ts);
-		}
+		wait_ms(e, 100);
 		pthread_mutex_unlock(&e->lock);
 	}
 	if (m)

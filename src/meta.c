@@ -1561,3 +1561,15 @@ int meta_pack_state(struct meta *m, const uint8_t name[32], int *state)
 	sqlite3_finalize(s);
 	return err;
 }
+
+void meta_version_set_attrs(struct meta_version *v, const struct stat *st)
+{
+	v->size = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode) ?
+			  (uint64_t)st->st_size : 0;
+	v->mode = st->st_mode;
+	v->uid = st->st_uid;
+	v->gid = st->st_gid;
+	v->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
+		      st->st_mtim.tv_nsec;
+	v->rdev = st->st_rdev;
+}

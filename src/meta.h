@@ -180,6 +180,10 @@ int meta_path_at(struct meta *m, uint64_t inode, uint64_t T, char *buf,
 /* --- versions ------------------------------------------------------- */
 
 int meta_version_add(struct meta *m, const struct meta_version *v);
+struct stat;
+/* size (regular files and symlinks), mode, uid, gid, mtime_ns, rdev from
+ * st; the rest of v is left alone. */
+void meta_version_set_attrs(struct meta_version *v, const struct stat *st);
 /* Every version of inode in order of t; stops at a non-zero return of cb. */
 int meta_versions(struct meta *m, uint64_t inode,
 		  int (*cb)(void *arg, const struct meta_version *v),
