@@ -104,6 +104,10 @@ struct event {
 	size_t xattrs_len;
 	int has_xattrs;
 	struct efile *ef;
+	/* The parent directories after a namespace change (their mtime and
+	 * ctime changed): a version of each, so the past shows them. */
+	struct stat pst, npst;
+	int has_pst, has_npst;
 };
 
 struct job {
@@ -676,6 +680,7 @@ static void hk_changed(void *ctx, const struct fs_change *ch)
 		ev->ino = in->ino;
 		ev->pdev = ch->parent->dev;
 		ev->pino = ch->parent->ino;
+		ev->has_pst = stat_inode(ch->parent, &ev->pst) == 0;
 		if (ev->kind == EV_CREATE && S_ISLNK(ev->st.st_mode))
 			ev->symlink = ch->newname ? strdup(ch->newname) :
 						    read_symlink(in);
@@ -694,9 +699,12 @@ static void hk_changed(void *ctx, const struct fs_change *ch)
 		}
 		ev->pdev = ch->parent->dev;
 		ev->pino = ch->parent->ino;
+		ev->has_pst = stat_inode(ch->parent, &ev->pst) == 0;
 		if (ch->newparent) {
 			ev->npdev = ch->newparent->dev;
 			ev->npino = ch->newparent->ino;
+			ev->has_npst = ch->newparent != ch->parent &&
+				       stat_inode(ch->newparent, &ev->npst) == 0;
 		}
 		ev->flags = ch->flags;
 		ev_push(e, ev);
@@ -934,6 +942,15 @@ static int apply_event(struct engine *e, struct meta *m, struct event *ev)
 					       NULL, META_REASON_META);
 		break;
 	}
+	/* The parents' new mtime/ctime (not for a failed event). */
+	if (!err && ev->has_pst &&
+	    find_live(e, m, ev->pdev, ev->pino, &pid) == 0)
+		err = add_attr_version(m, pid, ev->t, &ev->pst, NULL, NULL, 0,
+				       0, NULL, META_REASON_META);
+	if (!err && ev->has_npst &&
+	    find_live(e, m, ev->npdev, ev->npino, &npid) == 0)
+		err = add_attr_version(m, npid, ev->t, &ev->npst, NULL, NULL, 0,
+				       0, NULL, META_REASON_META);
 	return err;
 }
 

@@ -62,8 +62,8 @@ printf 'changed\n' >"$S/tree/sub/hello"
 rm "$S/tree/random"; chmod 644 "$S/tree/private"; setfattr -x user.color "$S/tree/empty" 2>/dev/null
 bsync
 snap=$S/tree/.snapshots/$name
-"$CMP" -m -x -i "$T/copy" "$snap"
-ok $? "the snapshot equals the tree as it was: content, modes, owners, mtimes, xattrs, hard links"
+"$CMP" -t -x -i "$T/copy" "$snap"
+ok $? "the snapshot equals the tree as it was: content, modes, owners, mtimes (directories too), xattrs, hard links"
 a=$(stat -c %i "$snap/hardlink"); b=$(stat -c %i "$snap/sub/deep/hardlink2")
 is "$a" "$b" "hard links share one inode number within a snapshot"
 is "$(readlink "$snap/rel-link")" sub/hello "a relative symlink's target"
@@ -121,7 +121,7 @@ mid=$("$BACKUPFS" snapshot --name mid "$S")
 rm -rf "$S/tree"
 [ ! -e "$S/tree" ]; ok $? "rm -rf of the tree"
 cp -a "$S/.snapshots/$mid/tree" "$S/tree"
-"$CMP" -m -x -i "$T/model2" "$S/tree"
+"$CMP" -t -x -i "$T/model2" "$S/tree"
 ok $? "cp -a back from the snapshot gives the identical tree"
 
 # --- crash-consistent cut under a writer -----------------------------------------
