@@ -46,7 +46,12 @@ struct snapview {
 	pthread_mutex_t lock;		/* nodes and the pool */
 	struct snode *nodes[NODE_BUCKETS];
 	struct pooled *free_readers;
+	int nfree;
 };
+
+/* Idle readers kept: each holds a chunk cache (up to READER_CACHE_BYTES)
+ * and a database connection; more than the cores can use is memory. */
+#define POOL_IDLE_MAX 4
 
 /* An open file of the view: its version, with its own copy of the blobs
  * the reader needs. */
@@ -93,8 +98,10 @@ static struct reader *pool_get(struct snapview *v)
 
 	pthread_mutex_lock(&v->lock);
 	p = v->free_readers;
-	if (p)
+	if (p) {
 		v->free_readers = p->next;
+		v->nfree--;
+	}
 	pthread_mutex_unlock(&v->lock);
 	if (p) {
 		r = p->r;
@@ -110,16 +117,18 @@ static struct reader *pool_get(struct snapview *v)
 
 static void pool_put(struct snapview *v, struct reader *r)
 {
-	struct pooled *p = malloc(sizeof(*p));
+	struct pooled *p;
 
-	if (!p) {
+	pthread_mutex_lock(&v->lock);
+	if (v->nfree >= POOL_IDLE_MAX || !(p = malloc(sizeof(*p)))) {
+		pthread_mutex_unlock(&v->lock);
 		reader_close(r);
 		return;
 	}
 	p->r = r;
-	pthread_mutex_lock(&v->lock);
 	p->next = v->free_readers;
 	v->free_readers = p;
+	v->nfree++;
 	pthread_mutex_unlock(&v->lock);
 }
 
