@@ -81,6 +81,7 @@ struct sdirent {
 	char *name;
 	uint64_t ino;
 	uint32_t type;
+	uint64_t id, T;			/* the entry's node; id 0: . and .. */
 };
 
 struct sdir {
@@ -411,7 +412,7 @@ void snapview_getattr(struct snapview *v, fuse_req_t req, fuse_ino_t ino)
 /* --- directories --------------------------------------------------------- */
 
 static int sdir_add(struct sdir *d, const char *name, size_t len,
-		    uint64_t ino, uint32_t type)
+		    uint64_t ino, uint32_t type, uint64_t id, uint64_t T)
 {
 	d->e = array_grow(d->e, &d->cap, d->n + 1, sizeof(*d->e));
 	if (!d->e)
@@ -423,6 +424,8 @@ static int sdir_add(struct sdir *d, const char *name, size_t len,
 	d->e[d->n].name[len] = '\0';
 	d->e[d->n].ino = ino;
 	d->e[d->n].type = type;
+	d->e[d->n].id = id;
+	d->e[d->n].T = T;
 	d->n++;
 	return 0;
 }
@@ -440,7 +443,7 @@ static int list_snap_cb(void *arg, const struct meta_snapshot *sn)
 	if (!alive_at(c->m, c->dir_id, sn->t))
 		return 0;
 	return sdir_add(c->d, sn->name, strlen(sn->name),
-			synth_ino(c->dir_id, sn->t), S_IFDIR);
+			synth_ino(c->dir_id, sn->t), S_IFDIR, c->dir_id, sn->t);
 }
 
 static int list_child_cb(void *arg, const void *name, size_t len,
@@ -448,7 +451,8 @@ static int list_child_cb(void *arg, const void *name, size_t len,
 {
 	struct list_ctx *c = arg;
 
-	return sdir_add(c->d, name, len, synth_ino(inode, c->T), kind);
+	return sdir_add(c->d, name, len, synth_ino(inode, c->T), kind, inode,
+			c->T);
 }
 
 static void sdir_free(struct sdir *d)
@@ -480,9 +484,9 @@ void snapview_opendir(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 	c.dir_id = n->id;
 	c.T = n->T;
 	err = sdir_add(d, ".", 1, synth_ino(n->id, n->kind == SN_DIR ? 1 : n->T),
-		       S_IFDIR);
+		       S_IFDIR, 0, 0);
 	if (!err)
-		err = sdir_add(d, "..", 2, 1, S_IFDIR);
+		err = sdir_add(d, "..", 2, 1, S_IFDIR, 0, 0);
 	if (!err)
 		err = n->kind == SN_DIR ?
 			      meta_snapshots(c.m, list_snap_cb, &c) :
@@ -506,39 +510,64 @@ void snapview_readdir(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 {
 	struct sdir *d = (struct sdir *)(uintptr_t)fi->fh;
 	char *buf = malloc(size), *p = buf;
+	struct reader *r = NULL;
 	size_t rem = size;
 
-	(void)v;
 	(void)ino;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* With readdirplus every entry comes with its node and attributes,
+	 * so "ls -l" of a snapshot needs no lookup per name. */
+	if (plus)
+		r = pool_get(v);
 	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
+		struct sdirent *de = &d->e[i];
 		size_t len;
 
 		if (plus) {
-			/* ino 0: the kernel takes the name and type and
-			 * looks the entry up when it is used. */
 			struct fuse_entry_param e;
+			struct snode *n = NULL;
 
 			memset(&e, 0, sizeof(e));
-			e.attr.st_ino = d->e[i].ino;
-			e.attr.st_mode = d->e[i].type;
-			len = fuse_add_direntry_plus(req, p, rem, d->e[i].name,
-						     &e, (off_t)(i + 1));
+			e.attr.st_ino = de->ino;
+			e.attr.st_mode = de->type;
+			if (r && de->id &&
+			    (n = node_get(v, SN_NODE, de->id, de->T, de->type))) {
+				if (node_attr(v, r, n, &e.attr) == 0) {
+					e.ino = node_ino(n);
+					e.attr_timeout = e.entry_timeout = 3600;
+				} else {
+					snapview_forget(v, node_ino(n), 1);
+					n = NULL;
+					e.attr.st_ino = de->ino;
+					e.attr.st_mode = de->type;
+				}
+			}
+			/* ino 0 (no node): the kernel takes the name and
+			 * type and looks the entry up when it is used. */
+			len = fuse_add_direntry_plus(req, p, rem, de->name, &e,
+						     (off_t)(i + 1));
+			if (len > rem) {
+				if (n)
+					snapview_forget(v, node_ino(n), 1);
+				break;
+			}
 		} else {
-			struct stat st = { .st_ino = d->e[i].ino,
-					   .st_mode = d->e[i].type };
+			struct stat st = { .st_ino = de->ino,
+					   .st_mode = de->type };
 
-			len = fuse_add_direntry(req, p, rem, d->e[i].name, &st,
+			len = fuse_add_direntry(req, p, rem, de->name, &st,
 						(off_t)(i + 1));
+			if (len > rem)
+				break;
 		}
-		if (len > rem)
-			break;
 		p += len;
 		rem -= len;
 	}
+	if (r)
+		pool_put(v, r);
 	fuse_reply_buf(req, buf, size - rem);
 	free(buf);
 }
