@@ -129,14 +129,12 @@ struct pending {
 
 struct worker {
 	struct engine *e;
-	int idx;
 	pthread_t th;
 	int running;
 	struct meta *m;
 	struct capture cap;
 	int cap_ok;
 	struct job *head, *tail;	/* under e->lock */
-	uint64_t last_no;		/* last job taken */
 	uint64_t done_no;		/* every job <= this is committed */
 	int busy;
 	struct pending *pend;
@@ -184,9 +182,8 @@ struct engine {
 	uint64_t last_error_t, errors;
 	char upload_error[512];
 	uint64_t upload_fail_gen;
-	uint64_t versions, bytes_captured, bytes_new, packs_uploaded;
+	uint64_t versions, bytes_captured;
 	uint64_t bytes_uploaded;
-	uint64_t scan_found;
 	struct ctl_server *ctl;
 };
 
@@ -516,25 +513,55 @@ static void cut_file_locked(struct engine *e, uint64_t dev, uint64_t ino,
 	job_push(e, jb);
 }
 
-/* Every dirty file, now (sync, umount). */
-static void cut_all(struct engine *e, int reason, double older_than)
-{
-	uint64_t now = eng_now(e), age = (uint64_t)(older_than * 1e9);
-	struct { uint64_t dev, ino; } *v = NULL;
-	size_t n = 0, cap = 0;
+struct fileid {
+	uint64_t dev, ino;
+};
 
+/* The files with unsaved writes since at least age ns (0: all of them),
+ * into *out (malloc'd, NULL if none); -ENOMEM. */
+static int dirty_files(struct engine *e, uint64_t age, struct fileid **out,
+		       size_t *n)
+{
+	uint64_t now = eng_now(e);
+	struct fileid *v = NULL;
+	size_t cap = 0;
+	int err = 0;
+
+	*n = 0;
 	pthread_mutex_lock(&e->ftab_lock);
-	for (size_t b = 0; b < FTAB_BUCKETS; b++)
+	for (size_t b = 0; b < FTAB_BUCKETS && !err; b++)
 		for (struct efile *ef = e->ftab[b]; ef; ef = ef->next) {
 			if (!ef->dirty || (age && now - ef->since < age))
 				continue;
-			v = array_grow(v, &cap, n + 1, sizeof(*v));
-			if (!v)
+			v = array_grow(v, &cap, *n + 1, sizeof(*v));
+			if (!v) {
+				err = -ENOMEM;
 				break;
-			v[n].dev = ef->dev;
-			v[n++].ino = ef->ino;
+			}
+			v[*n].dev = ef->dev;
+			v[(*n)++].ino = ef->ino;
 		}
 	pthread_mutex_unlock(&e->ftab_lock);
+	if (err) {
+		*n = 0;
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Every dirty file, now (sync, umount), or those dirty for older_than
+ * seconds (version_interval). */
+static void cut_all(struct engine *e, int reason, double older_than)
+{
+	struct fileid *v = NULL;
+	size_t n;
+
+	if (dirty_files(e, (uint64_t)(older_than * 1e9), &v, &n) < 0) {
+		fail(e, "out of memory listing the files to save in '%s'",
+		     e->source);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		cut_file(e, v[i].dev, v[i].ino, reason);
 	free(v);
@@ -773,23 +800,39 @@ static int drop_name(struct meta *m, uint64_t parent, const char *name,
 	return err;
 }
 
-struct names {
-	char **v;
+/* A live name in meta.db, as meta_readdir gives it. */
+struct mentry {
+	char *name;
+	size_t len;
+	uint64_t id;
+	uint32_t kind;
+	int seen;
+};
+
+struct mlist {
+	struct mentry *v;
 	size_t n, cap;
 };
 
-static int names_cb(void *arg, const void *name, size_t len, uint64_t inode,
-		    uint32_t kind)
+/* meta_readdir callback: the names of a directory, copied. */
+static int collect_cb(void *arg, const void *name, size_t len, uint64_t inode,
+		      uint32_t kind)
 {
-	struct names *l = arg;
+	struct mlist *l = arg;
 
-	(void)inode;
-	(void)kind;
 	l->v = array_grow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-	if (!l->v || !(l->v[l->n] = malloc(len + 1)))
+	if (!l->v)
 		return -ENOMEM;
-	memcpy(l->v[l->n], name, len);
-	l->v[l->n++][len] = '\0';
+	l->v[l->n].name = malloc(len + 1);
+	if (!l->v[l->n].name)
+		return -ENOMEM;
+	memcpy(l->v[l->n].name, name, len);
+	l->v[l->n].name[len] = '\0';
+	l->v[l->n].len = len;
+	l->v[l->n].id = inode;
+	l->v[l->n].kind = kind;
+	l->v[l->n].seen = 0;
+	l->n++;
 	return 0;
 }
 
@@ -798,7 +841,7 @@ static int names_cb(void *arg, const void *name, size_t len, uint64_t inode,
 static int drop_tree(struct meta *m, uint64_t parent, const char *name,
 		     uint64_t t, int depth)
 {
-	struct names l = { 0 };
+	struct mlist l = { 0 };
 	uint64_t id;
 	uint32_t kind;
 	int err = meta_lookup(m, parent, name, strlen(name), META_T_LIVE, &id);
@@ -807,14 +850,15 @@ static int drop_tree(struct meta *m, uint64_t parent, const char *name,
 		return err;
 	if (depth < 4096 && meta_inode_info(m, id, &kind, NULL, NULL) == 0 &&
 	    kind == S_IFDIR && meta_inode_links(m, id, META_T_LIVE) == 1) {
-		err = meta_readdir(m, id, META_T_LIVE, names_cb, &l);
+		err = meta_readdir(m, id, META_T_LIVE, collect_cb, &l);
 		for (size_t i = 0; i < l.n; i++) {
 			if (!err) {
-				err = drop_tree(m, id, l.v[i], t, depth + 1);
+				err = drop_tree(m, id, l.v[i].name, t,
+						depth + 1);
 				if (err == -ENOENT)
 					err = 0;
 			}
-			free(l.v[i]);
+			free(l.v[i].name);
 		}
 		free(l.v);
 		if (err)
@@ -1056,7 +1100,7 @@ static int add_versions(void *arg, struct meta *m)
 static int worker_commit(struct worker *w)
 {
 	struct engine *e = w->e;
-	uint64_t packs_before = w->cap.st.packs_sealed, upto;
+	uint64_t upto, added = 0;
 	int err;
 
 	if (!w->npend && !w->cap.npacks && w->cap.wfd < 0)
@@ -1073,16 +1117,17 @@ static int worker_commit(struct worker *w)
 	w->backoff = BACKOFF_MIN_NS;
 	w->retry_at = 0;
 	upto = w->npend ? w->pend[w->npend - 1].job_no : 0;
-	for (size_t i = 0; i < w->npend; i++)
+	for (size_t i = 0; i < w->npend; i++) {
+		added += !w->pend[i].no_version;
 		pending_free(&w->pend[i]);
+	}
 	pthread_mutex_lock(&e->lock);
-	e->versions += w->npend;
+	e->versions += added;
 	if (upto > w->done_no)
 		w->done_no = upto;
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 	w->npend = 0;
-	(void)packs_before;
 	return 0;
 }
 
@@ -1155,14 +1200,13 @@ static void run_job(struct worker *w, struct job *jb)
 	err = base_manifest(w, id, &old, &have);
 	r = journal_cut_ranges(jb->cut, &nr);
 	if (!err) {
-		uint64_t before = w->cap.st.bytes_read, nb = w->cap.st.bytes_new;
+		uint64_t before = w->cap.st.bytes_read;
 
 		err = capture_file_cb(&w->cap, journal_cut_read_ascending,
 				      jb->cut, journal_cut_size(jb->cut),
 				      have ? &old : NULL, r, nr, &out);
 		pthread_mutex_lock(&e->lock);
 		e->bytes_captured += w->cap.st.bytes_read - before;
-		e->bytes_new += w->cap.st.bytes_new - nb;
 		pthread_mutex_unlock(&e->lock);
 	}
 	if (err) {
@@ -1270,7 +1314,6 @@ static void *worker_main(void *arg)
 			if (!w->head)
 				w->tail = NULL;
 			w->busy = 1;
-			w->last_no = jb->no;
 			pthread_mutex_unlock(&e->lock);
 			run_job(w, jb);
 			pthread_mutex_lock(&e->lock);
@@ -1357,7 +1400,6 @@ static int upload_one(struct engine *e, uint64_t pack, char *err, size_t errlen)
 		unlinkat(e->staging_fd, idx, 0);
 	}
 	pthread_mutex_lock(&e->lock);
-	e->packs_uploaded++;
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
@@ -1512,8 +1554,8 @@ static int engine_snapshot(struct engine *e, const char *name, int pinned,
 			   int kind, char *out, size_t outlen, char *err,
 			   size_t errlen)
 {
-	struct { uint64_t dev, ino; } *v = NULL;
-	size_t n = 0, cap = 0;
+	struct fileid *v = NULL;
+	size_t n = 0;
 	struct meta *m = NULL;
 	uint64_t T;
 	char merr[256];
@@ -1528,26 +1570,15 @@ static int engine_snapshot(struct engine *e, const char *name, int pinned,
 	for (int i = 0; i < NSTRIPES; i++)
 		pthread_rwlock_wrlock(&e->stripes[i]);
 	T = eng_now(e);
-	pthread_mutex_lock(&e->ftab_lock);
-	for (size_t b = 0; b < FTAB_BUCKETS; b++)
-		for (struct efile *ef = e->ftab[b]; ef; ef = ef->next) {
-			if (!ef->dirty)
-				continue;
-			v = array_grow(v, &cap, n + 1, sizeof(*v));
-			if (!v)
-				break;
-			v[n].dev = ef->dev;
-			v[n++].ino = ef->ino;
-		}
-	pthread_mutex_unlock(&e->ftab_lock);
-	for (size_t i = 0; v && i < n; i++)
+	ret = dirty_files(e, 0, &v, &n);
+	for (size_t i = 0; i < n; i++)
 		cut_file_locked(e, v[i].dev, v[i].ino, META_REASON_SNAPSHOT, T);
 	for (int i = NSTRIPES; i-- > 0;)
 		pthread_rwlock_unlock(&e->stripes[i]);
 	free(v);
-	if (cap && !v) {
+	if (ret) {
 		sfmt(err, errlen, "out of memory taking a snapshot");
-		return -ENOMEM;
+		return ret;
 	}
 	if (flush_commits(e) < 0) {
 		sfmt(err, errlen, "the daemon is shutting down");
@@ -1829,52 +1860,18 @@ static int ctl_handle(void *arg, const char *req, char **reply)
 
 /* --- the mount-time scan ------------------------------------------------- */
 
-struct mentry {
-	char *name;
-	size_t len;
-	uint64_t id;
-	uint32_t kind;
-	int seen;
-};
-
 struct scan {
 	struct engine *e;
 	struct meta *m;
 	uint64_t *dirty;		/* sorted meta ids with a dirty row */
 	size_t ndirty, dirty_cap;
-	struct { uint64_t dev, ino; } *cuts;
+	struct fileid *cuts;
 	size_t ncuts, cuts_cap;
 	size_t batch;
 	uint64_t t;
 	uint64_t changed, added, removed;
 	int err;
 };
-
-struct mlist {
-	struct mentry *v;
-	size_t n, cap;
-};
-
-static int collect_cb(void *arg, const void *name, size_t len, uint64_t inode,
-		      uint32_t kind)
-{
-	struct mlist *l = arg;
-
-	l->v = array_grow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-	if (!l->v)
-		return -ENOMEM;
-	l->v[l->n].name = malloc(len + 1);
-	if (!l->v[l->n].name)
-		return -ENOMEM;
-	memcpy(l->v[l->n].name, name, len);
-	l->v[l->n].name[len] = '\0';
-	l->v[l->n].len = len;
-	l->v[l->n].id = inode;
-	l->v[l->n].kind = kind;
-	l->v[l->n].seen = 0;
-	l->n++;
-	return 0;
-}
 
 static int u64_cmp(const void *a, const void *b)
 {
@@ -2207,7 +2204,6 @@ static int engine_scan(struct engine *e)
 			 PRIu64 " removed while unmounted (%.1f s)", e->source,
 			 sc.changed, sc.added, sc.removed,
 			 (double)(mono_ns() - t0) / 1e9);
-	e->scan_found = sc.changed + sc.added + sc.removed;
 	return err;
 }
 
@@ -2428,7 +2424,6 @@ int engine_open(const struct engine_config *cfg, int root_fd,
 	pthread_cond_init(&e->cond, NULL);
 	for (int i = 0; i < NWORKERS; i++) {
 		e->w[i].e = e;
-		e->w[i].idx = i;
 		e->w[i].backoff = BACKOFF_MIN_NS;
 	}
 	*out = e;

@@ -876,22 +876,12 @@ static int get_chunk(struct reader *r, const struct manifest_entry *e,
 	return 0;
 }
 
-int reader_read(struct reader *r, const struct meta_version *v, uint64_t off,
-		void *buf, size_t len, size_t *got)
+/* The manifest entry holding off (< manifest_size: the manifest is
+ * contiguous from 0, invariant 1 of capture.h). */
+static size_t entry_at(const struct manifest *man, uint64_t off)
 {
-	const struct manifest *man = &r->man;
-	uint8_t *out = buf;
-	size_t lo, hi;
-	int ret;
+	size_t lo = 0, hi = man->n;
 
-	*got = 0;
-	r->err[0] = '\0';
-	ret = get_manifest(r, v);
-	if (ret || len == 0 || off >= manifest_size(man))
-		return ret;
-	/* The entry holding off: the manifest is contiguous from 0. */
-	lo = 0;
-	hi = man->n;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -900,6 +890,23 @@ int reader_read(struct reader *r, const struct meta_version *v, uint64_t off,
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+int reader_read(struct reader *r, const struct meta_version *v, uint64_t off,
+		void *buf, size_t len, size_t *got)
+{
+	const struct manifest *man = &r->man;
+	uint8_t *out = buf;
+	size_t lo;
+	int ret;
+
+	*got = 0;
+	r->err[0] = '\0';
+	ret = get_manifest(r, v);
+	if (ret || len == 0 || off >= manifest_size(man))
+		return ret;
+	lo = entry_at(man, off);
 	for (size_t i = lo; i < man->n && *got < len; i++) {
 		const struct manifest_entry *e = &man->e[i];
 		const uint8_t *data;
@@ -1113,7 +1120,7 @@ int reader_chunk(struct reader *r, const struct meta_version *v, uint64_t off,
 	const struct manifest *man = &r->man;
 	const struct manifest_entry *e;
 	const uint8_t *p;
-	size_t lo, hi;
+	size_t lo;
 	int ret;
 
 	*data = NULL;
@@ -1122,16 +1129,7 @@ int reader_chunk(struct reader *r, const struct meta_version *v, uint64_t off,
 	ret = get_manifest(r, v);
 	if (ret || off >= manifest_size(man))
 		return ret;
-	lo = 0;
-	hi = man->n;
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (man->e[mid].offset <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
+	lo = entry_at(man, off);
 	e = &man->e[lo];
 	ret = get_chunk(r, e, &p);
 	if (ret)

@@ -758,87 +758,20 @@ void snapview_readlink(struct snapview *v, fuse_req_t req, fuse_ino_t ino)
 
 /* --- xattrs (the blob of doc/versioning.md §9) --------------------------- */
 
-/* Calls cb for each (name, value); -EBADMSG for a malformed blob. */
-static int xattrs_each(const uint8_t *b, size_t len,
-		       int (*cb)(void *arg, const char *name, size_t nlen,
-				 const uint8_t *val, size_t vlen),
-		       void *arg)
-{
-	size_t o = 0;
-
-	while (o < len) {
-		size_t nl, vl;
-		int err;
-
-		if (len - o < 2)
-			return -EBADMSG;
-		nl = (size_t)b[o] | (size_t)b[o + 1] << 8;
-		o += 2;
-		if (nl == 0 || len - o < nl + 4)
-			return -EBADMSG;
-		vl = (size_t)b[o + nl] | (size_t)b[o + nl + 1] << 8 |
-		     (size_t)b[o + nl + 2] << 16 | (size_t)b[o + nl + 3] << 24;
-		if (len - o - nl - 4 < vl)
-			return -EBADMSG;
-		err = cb(arg, (const char *)b + o, nl, b + o + nl + 4, vl);
-		if (err)
-			return err;
-		o += nl + 4 + vl;
-	}
-	return 0;
-}
-
-struct xq {
-	const char *name;
-	size_t size;
-	fuse_req_t req;
-	char *list;
-	size_t listlen;
-	int done;
-};
-
-static int xget_cb(void *arg, const char *name, size_t nlen,
-		   const uint8_t *val, size_t vlen)
-{
-	struct xq *q = arg;
-
-	if (strlen(q->name) != nlen || memcmp(q->name, name, nlen))
-		return 0;
-	if (q->size == 0)
-		fuse_reply_xattr(q->req, vlen);
-	else if (q->size < vlen)
-		fuse_reply_err(q->req, ERANGE);
-	else
-		fuse_reply_buf(q->req, (const char *)val, vlen);
-	q->done = 1;
-	return 1;
-}
-
-static int xlist_cb(void *arg, const char *name, size_t nlen,
-		    const uint8_t *val, size_t vlen)
-{
-	struct xq *q = arg;
-	char *nl = realloc(q->list, q->listlen + nlen + 1);
-
-	(void)val;
-	(void)vlen;
-	if (!nl)
-		return -ENOMEM;
-	q->list = nl;
-	memcpy(q->list + q->listlen, name, nlen);
-	q->list[q->listlen + nlen] = '\0';
-	q->listlen += nlen + 1;
-	return 0;
-}
-
+/*
+ * getxattr (name) or listxattr (NULL) from the version's xattrs blob,
+ * decoded by reader_xattr_next; the answer is copied out before the
+ * reader goes back to the pool (the blob is the reader's).
+ */
 static void xattr_op(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 		     const char *name, size_t size)
 {
 	struct snode *n = node_of(ino);
 	struct reader *r;
 	struct meta_version ver;
-	struct xq q = { .name = name, .size = size, .req = req };
-	int err;
+	char ename[READER_XATTR_NAME_MAX + 1], *out = NULL;
+	size_t outlen = 0, pos = 0;
+	int err, found = 0;
 
 	if (n->kind != SN_NODE) {
 		if (name)
@@ -855,26 +788,42 @@ static void xattr_op(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	err = meta_version_at(reader_meta(r), n->id, n->T, &ver);
-	if (!err && ver.xattrs)
-		err = xattrs_each(ver.xattrs, ver.xattrs_len,
-				  name ? xget_cb : xlist_cb, &q);
+	while (!err && ver.xattrs && !found) {
+		const void *val;
+		size_t vlen, add;
+		char *grown;
+		int more = reader_xattr_next(ver.xattrs, ver.xattrs_len, &pos,
+					     ename, &val, &vlen);
+
+		if (more <= 0) {
+			err = more;
+			break;
+		}
+		if (name && strcmp(name, ename))
+			continue;
+		add = name ? vlen : strlen(ename) + 1;
+		grown = realloc(out, outlen + add + 1);
+		if (!grown) {
+			err = -ENOMEM;
+			break;
+		}
+		out = grown;
+		memcpy(out + outlen, name ? val : (const void *)ename, add);
+		outlen += add;
+		found = name != NULL;
+	}
 	pool_put(v, r);
-	if (err < 0) {
-		free(q.list);
+	if (err)
 		fuse_reply_err(req, err == -EBADMSG ? EIO : -err);
-		return;
-	}
-	if (name) {
-		if (!q.done)
-			fuse_reply_err(req, ENODATA);
-	} else if (size == 0) {
-		fuse_reply_xattr(req, q.listlen);
-	} else if (size < q.listlen) {
+	else if (name && !found)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, outlen);
+	else if (size < outlen)
 		fuse_reply_err(req, ERANGE);
-	} else {
-		fuse_reply_buf(req, q.list, q.listlen);
-	}
-	free(q.list);
+	else
+		fuse_reply_buf(req, out, outlen);
+	free(out);
 }
 
 void snapview_getxattr(struct snapview *v, fuse_req_t req, fuse_ino_t ino,
