@@ -15,7 +15,7 @@ jobs=${JOBS:-2}
 
 BUILD_PKGS="build-essential autoconf automake pkg-config libfuse3-dev fuse3
  libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev"
-TEST_PKGS="xfsprogs attr acl rsync util-linux python3 e2fsprogs sqlite3 postgresql"
+TEST_PKGS="xfsprogs attr acl rsync util-linux procps python3 e2fsprogs sqlite3 postgresql"
 
 if [ "$(id -u)" = 0 ]; then
 	missing=$(for p in $BUILD_PKGS $TEST_PKGS; do
